@@ -1,0 +1,30 @@
+"""edgekit: make a trained Keras model fit an edge device.
+
+The verbs live in subpackages (``edgekit.convert``, ``edgekit.optimize``, ``edgekit.runtime``,
+``edgekit.device_bench``); importing ``edgekit`` itself imports none of the heavy frameworks.
+"""
+
+from edgekit.errors import (
+    AcceleratorError,
+    ConversionError,
+    DataError,
+    DependencyError,
+    EdgekitError,
+    ModelLoadError,
+    ParityError,
+    UnsafeModelError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AcceleratorError",
+    "ConversionError",
+    "DataError",
+    "DependencyError",
+    "EdgekitError",
+    "ModelLoadError",
+    "ParityError",
+    "UnsafeModelError",
+    "__version__",
+]

@@ -1,0 +1,38 @@
+"""The one error hierarchy. Every message says what was given, what is allowed and how to fix it."""
+
+
+class EdgekitError(Exception):
+    """Base class: a problem the user can act on. The CLI prints it as one line and exits 1."""
+
+
+class ModelLoadError(EdgekitError):
+    """A model file that is missing, empty, truncated, of an unknown format or unreadable."""
+
+
+class UnsafeModelError(ModelLoadError):
+    """A model that would run code from the file (Lambda layers, custom objects) without --trust-model."""
+
+
+class DataError(EdgekitError):
+    """Data (calibration, evaluation, training) that is missing or does not fit the model."""
+
+
+class ConversionError(EdgekitError):
+    """A converter (TFLite, tf2onnx, edgetpu_compiler) failed on this model."""
+
+
+class ParityError(ConversionError):
+    """A float conversion whose outputs differ from the Keras model by more than the tolerance."""
+
+
+class AcceleratorError(EdgekitError):
+    """An accelerator, delegate or execution provider that is not available here."""
+
+
+class DependencyError(EdgekitError):
+    """An optional dependency is missing; the message names the extra to install."""
+
+    def __init__(self, module: str, extra: str = "full"):
+        self.module = module
+        self.extra = extra
+        super().__init__(f"{module} is not installed; install it with: pip install 'edgekit[{extra}]'")

@@ -1,0 +1,256 @@
+"""Recipes: small, frozen, self-validating descriptions of what to do to a model, round-tripping through YAML.
+
+A recipe names one variant: optional pruning, optional clustering, a quantization (post-training at conversion,
+or quantization-aware training), fine-tuning settings, and the formats to convert to. A recipe file holds one
+recipe (a mapping) or several under ``variants:``. Preset files live in ``edgekit/recipes/*.yaml``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from edgekit.errors import EdgekitError
+
+
+class RecipeError(EdgekitError):
+    """A recipe value or key that is not allowed."""
+
+
+QUANTIZE_MODES = ("none", "dynamic", "float16", "int8", "int16x8")
+IO_DTYPES = ("int8", "uint8", "float32")
+PRUNE_SCHEDULES = ("polynomial", "constant")
+PRUNE_STRUCTURES = ("unstructured", "2:4")
+CLUSTER_INITS = ("kmeans++", "linear", "density", "random")
+FORMATS = ("tflite", "onnx", "edgetpu")
+
+
+def _choice(what: str, value: Any, allowed: tuple) -> None:
+    if value not in allowed:
+        raise RecipeError(f"{what} must be one of {', '.join(map(str, allowed))}; got {value!r}")
+
+
+def _names(value: Any, what: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    try:
+        return tuple(str(v) for v in value)
+    except TypeError:
+        raise RecipeError(f"{what} must be a list of layer names or layer types; got {value!r}") from None
+
+
+@dataclass(frozen=True)
+class Prune:
+    """Magnitude pruning. ``include``/``exclude`` match layer names or layer class names."""
+
+    sparsity: float = 0.5
+    schedule: str = "polynomial"
+    structure: str = "unstructured"
+    skip_first_last: bool = True
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if not isinstance(self.sparsity, (int, float)) or not 0.0 < float(self.sparsity) < 1.0:
+            raise RecipeError(f"prune.sparsity must be strictly between 0 and 1; got {self.sparsity!r}")
+        object.__setattr__(self, "sparsity", float(self.sparsity))
+        _choice("prune.schedule", self.schedule, PRUNE_SCHEDULES)
+        _choice("prune.structure", self.structure, PRUNE_STRUCTURES)
+        object.__setattr__(self, "include", _names(self.include, "prune.include"))
+        object.__setattr__(self, "exclude", _names(self.exclude, "prune.exclude"))
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """Weight clustering: ``clusters`` unique values per weight tensor."""
+
+    clusters: int = 16
+    init: str = "kmeans++"
+    preserve_sparsity: bool = True
+    skip_first_last: bool = True
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if isinstance(self.clusters, bool) or not isinstance(self.clusters, int) or self.clusters < 2:
+            raise RecipeError(f"cluster.clusters must be an integer of at least 2; got {self.clusters!r}")
+        _choice("cluster.init", self.init, CLUSTER_INITS)
+        object.__setattr__(self, "include", _names(self.include, "cluster.include"))
+        object.__setattr__(self, "exclude", _names(self.exclude, "cluster.exclude"))
+
+
+@dataclass(frozen=True)
+class Quantize:
+    """``mode`` is the conversion's quantization; ``aware`` adds quantization-aware training before it."""
+
+    mode: str = "none"
+    aware: bool = False
+    io_dtype: str = "float32"
+
+    def __post_init__(self):
+        _choice("quantize.mode", self.mode, QUANTIZE_MODES)
+        _choice("quantize.io_dtype", self.io_dtype, IO_DTYPES)
+        if self.aware and self.mode != "int8":
+            raise RecipeError(f"quantize.aware (QAT) produces an int8 model; set quantize.mode to int8, not {self.mode!r}")
+        if self.io_dtype != "float32" and self.mode != "int8":
+            raise RecipeError(f"quantize.io_dtype {self.io_dtype!r} needs quantize.mode int8; got {self.mode!r}")
+
+
+@dataclass(frozen=True)
+class Train:
+    """Fine-tuning settings; ``None`` means: reuse the model's compile settings or edgekit's default."""
+
+    epochs: int = 2
+    batch_size: int = 32
+    learning_rate: float | None = None
+    loss: str | None = None
+
+    def __post_init__(self):
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
+            raise RecipeError(f"train.epochs must be a positive integer; got {self.epochs!r}")
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise RecipeError(f"train.batch_size must be a positive integer; got {self.batch_size!r}")
+        if self.learning_rate is not None and not (isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0):
+            raise RecipeError(f"train.learning_rate must be a positive number; got {self.learning_rate!r}")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    prune: Prune | None = None
+    cluster: Cluster | None = None
+    quantize: Quantize = field(default_factory=Quantize)
+    train: Train = field(default_factory=Train)
+    formats: tuple[str, ...] = ("tflite",)
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name or not all(c.isalnum() or c in "-_." for c in self.name):
+            raise RecipeError(f"recipe name must be letters, digits, '-', '_' or '.'; got {self.name!r}")
+        formats = _names(self.formats, "formats")
+        for f in formats:
+            _choice("formats", f, FORMATS)
+        if not formats:
+            raise RecipeError(f"recipe {self.name!r} converts to no format; give at least one of {', '.join(FORMATS)}")
+        object.__setattr__(self, "formats", formats)
+        if "edgetpu" in formats and (self.quantize.mode != "int8"):
+            raise RecipeError(f"recipe {self.name!r}: the edgetpu format needs quantize.mode int8")
+
+    @property
+    def needs_training(self) -> bool:
+        """Pruning, clustering and QAT fine-tune the model; they need training data."""
+        return self.prune is not None or self.cluster is not None or self.quantize.aware
+
+    @property
+    def needs_calibration(self) -> bool:
+        return self.quantize.mode in ("int8", "int16x8") and not self.quantize.aware
+
+    # -- dict / YAML round trip -------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        out: dict[str, Any] = {"name": self.name}
+        for f in fields(self):
+            if f.name == "name":
+                continue
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            if dataclasses.is_dataclass(value):
+                value = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(value).items()}
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Recipe":
+        if not isinstance(data, Mapping):
+            raise RecipeError(f"a recipe must be a mapping; got {type(data).__name__}")
+        _check_keys("recipe", data, {f.name for f in fields(cls)})
+        kwargs: dict[str, Any] = dict(data)
+        if "name" not in kwargs:
+            raise RecipeError("a recipe needs a name")
+        for key, kind in (("prune", Prune), ("cluster", Cluster), ("quantize", Quantize), ("train", Train)):
+            if key in kwargs and kwargs[key] is not None:
+                kwargs[key] = _section(key, kind, kwargs[key])
+        return cls(**kwargs)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @classmethod
+    def from_yaml(cls, text: str) -> "Recipe":
+        return cls.from_dict(_safe_load(text, "recipe"))
+
+    def replace(self, **changes) -> "Recipe":
+        return dataclasses.replace(self, **changes)
+
+
+def _check_keys(what: str, data: Mapping, allowed: set[str]) -> None:
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise RecipeError(f"unknown {what} key(s) {', '.join(map(str, unknown))}; allowed: {', '.join(sorted(allowed))}")
+
+
+def _section(key: str, kind: type, value: Any):
+    if value is True:
+        return kind()
+    if not isinstance(value, Mapping):
+        raise RecipeError(f"{key} must be a mapping of settings; got {value!r}")
+    _check_keys(key, value, {f.name for f in fields(kind)})
+    return kind(**value)
+
+
+def _safe_load(text: str, what: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"{what} is not valid YAML: {str(exc).splitlines()[0]}") from None
+
+
+def load_recipes(path: str | os.PathLike) -> tuple[Recipe, ...]:
+    """Read a recipe file: one recipe (a mapping with ``name``) or ``variants: [recipe, ...]``."""
+    p = Path(path)
+    if not p.is_file():
+        raise RecipeError(f"recipe file {p} does not exist")
+    data = _safe_load(p.read_text(encoding="utf-8"), f"recipe file {p}")
+    return recipes_from_data(data, source=str(p))
+
+
+def recipes_from_data(data: Any, source: str = "recipe") -> tuple[Recipe, ...]:
+    if isinstance(data, Mapping) and "variants" in data:
+        _check_keys(source, data, {"variants"})
+        items = data["variants"]
+        if not isinstance(items, list) or not items:
+            raise RecipeError(f"{source}: variants must be a non-empty list of recipes")
+        recipes = tuple(Recipe.from_dict(item) for item in items)
+    elif isinstance(data, Mapping):
+        recipes = (Recipe.from_dict(data),)
+    else:
+        raise RecipeError(f"{source} must hold a recipe mapping or 'variants: [...]'")
+    names = [r.name for r in recipes]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise RecipeError(f"{source}: recipe names must be unique; repeated: {', '.join(dupes)}")
+    return recipes
+
+
+def dump_recipes(recipes: tuple[Recipe, ...] | list[Recipe]) -> str:
+    recipes = tuple(recipes)
+    if len(recipes) == 1:
+        return recipes[0].to_yaml()
+    return yaml.safe_dump({"variants": [r.to_dict() for r in recipes]}, sort_keys=False)
+
+
+def preset(name: str) -> tuple[Recipe, ...]:
+    """A preset recipe set shipped in ``edgekit/recipes/NAME.yaml``."""
+    folder = Path(__file__).parent / "recipes"
+    available = sorted(p.stem for p in folder.glob("*.yaml"))
+    if name not in available:
+        raise RecipeError(f"unknown preset {name!r}; available: {', '.join(available)}")
+    return load_recipes(folder / f"{name}.yaml")
