@@ -1,0 +1,210 @@
+"""Keras model files: what a file is (without TensorFlow), whether it is safe to load, and loading it.
+
+Safe by default: a model whose config names a Lambda layer or a class that is not a built-in Keras layer would
+run code from the file (or from somewhere else) when loaded; it is refused unless ``trust_model=True``.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from edgekit._log import quiet_native
+from edgekit.errors import ModelLoadError, UnsafeModelError
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+CODE_LAYERS = frozenset({"Lambda", "TFOpLambda", "SlicingOpLambda"})  # layers that carry or call arbitrary code
+KERAS_MODULES = ("keras", "tf_keras")
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """What :func:`inspect_model_file` learnt about a model path, read without TensorFlow."""
+
+    path: Path
+    kind: str  # "h5", "keras" (zip) or "savedmodel" (directory)
+    keras_version: str | None  # the Keras that saved it; None for a plain SavedModel
+    config: dict | None  # the architecture, when the file carries one
+
+    @property
+    def keras_major(self) -> int | None:
+        if not self.keras_version:
+            return None
+        try:
+            return int(self.keras_version.split(".")[0])
+        except ValueError:
+            return None
+
+
+def inspect_model_file(path: str | Path) -> ModelFile:
+    p = Path(path)
+    if not p.exists():
+        raise ModelLoadError(f"model {p} does not exist")
+    if p.is_dir():
+        return _inspect_savedmodel(p)
+    size = p.stat().st_size
+    if size == 0:
+        raise ModelLoadError(f"model {p} is an empty file (0 bytes)")
+    with p.open("rb") as fh:
+        head = fh.read(8)
+    if head == HDF5_SIGNATURE:
+        return _inspect_h5(p)
+    if head[:4] == b"PK\x03\x04":
+        return _inspect_keras_zip(p)
+    raise ModelLoadError(
+        f"{p} is not a Keras model: expected an HDF5 .h5 file, a .keras zip or a SavedModel directory"
+        + (" (it looks like a TFLite flatbuffer; run it with edgekit run/bench)" if head[4:8] == b"TFL3" else "")
+    )
+
+
+def _inspect_h5(p: Path) -> ModelFile:
+    try:
+        import h5py
+    except ImportError:  # pragma: no cover - h5py comes with tensorflow
+        from edgekit.errors import DependencyError
+
+        raise DependencyError("h5py") from None
+    try:
+        with h5py.File(p, "r") as f:
+            attrs = dict(f.attrs)
+    except OSError as exc:
+        raise ModelLoadError(f"{p} is not a readable HDF5 file (truncated or corrupt?): {str(exc).splitlines()[0]}") from None
+    raw = attrs.get("model_config")
+    if raw is None:
+        raise ModelLoadError(f"{p} holds weights only, no model architecture; save the whole model with model.save()")
+    config = _json(raw, p)
+    version = attrs.get("keras_version")
+    if isinstance(version, bytes):
+        version = version.decode()
+    return ModelFile(p, "h5", str(version) if version is not None else None, config)
+
+
+def _inspect_keras_zip(p: Path) -> ModelFile:
+    try:
+        with zipfile.ZipFile(p) as z:
+            names = set(z.namelist())
+            if "config.json" not in names:
+                raise ModelLoadError(f"{p} is a zip file but not a .keras model (no config.json inside)")
+            config = _json(z.read("config.json"), p)
+            meta = _json(z.read("metadata.json"), p) if "metadata.json" in names else {}
+    except zipfile.BadZipFile as exc:
+        raise ModelLoadError(f"{p} is not a readable .keras zip (truncated or corrupt?): {exc}") from None
+    return ModelFile(p, "keras", meta.get("keras_version"), config)
+
+
+def _inspect_savedmodel(p: Path) -> ModelFile:
+    if not (p / "saved_model.pb").is_file() and not (p / "saved_model.pbtxt").is_file():
+        raise ModelLoadError(f"{p} is a directory but not a SavedModel (no saved_model.pb inside)")
+    config = None
+    version = None
+    if (p / "keras_metadata.pb").is_file():
+        version = "2"  # only Keras 2 writes keras_metadata.pb next to a SavedModel
+    return ModelFile(p, "savedmodel", version, config)
+
+
+def _json(raw: Any, p: Path) -> dict:
+    try:
+        data = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ModelLoadError(f"{p} carries a model config that is not valid JSON (corrupt file?)") from None
+    if not isinstance(data, dict):
+        raise ModelLoadError(f"{p} carries a model config that is not a mapping (corrupt file?)")
+    return data
+
+
+def _layer_configs(config: Any) -> Iterator[dict]:
+    """Every dict with a class_name in a (possibly nested) Keras config."""
+    if isinstance(config, dict):
+        if "class_name" in config:
+            yield config
+        for value in config.values():
+            yield from _layer_configs(value)
+    elif isinstance(config, list):
+        for value in config:
+            yield from _layer_configs(value)
+
+
+def code_carrying_layers(config: dict | None, builtin: frozenset[str] | set[str] = frozenset()) -> list[str]:
+    """Names of the classes in ``config`` that would run code from outside Keras itself when loaded:
+    Lambda layers, and classes registered by a user package (Keras 3 ``registered_name``/``module``)."""
+    found: list[str] = []
+    for item in _layer_configs(config or {}):
+        name = item.get("class_name")
+        if not isinstance(name, str):
+            continue
+        module = item.get("module")
+        registered = item.get("registered_name")
+        custom = (
+            name in CODE_LAYERS
+            or (isinstance(module, str) and not module.startswith(KERAS_MODULES))
+            or (isinstance(registered, str) and "Custom>" not in registered and ">" in registered)
+            or (builtin and "config" in item and item.get("module") is None and name not in builtin and _looks_like_layer(item))
+        )
+        if custom and name not in found:
+            found.append(name)
+    return found
+
+
+def _looks_like_layer(item: dict) -> bool:
+    cfg = item.get("config")
+    return isinstance(cfg, dict) and ("name" in cfg or "layers" in cfg)
+
+
+def check_safe(model_file: ModelFile, trust_model: bool, builtin: frozenset[str] | set[str] = frozenset()) -> None:
+    if trust_model:
+        return
+    risky = code_carrying_layers(model_file.config, builtin)
+    if risky:
+        raise UnsafeModelError(
+            f"{model_file.path} contains {', '.join(risky)}, which would run code from the model file or a custom "
+            "module when loaded; refused by default. Pass --trust-model (trust_model=True) only for a model you trust"
+        )
+
+
+def _tf_keras_builtins(keras) -> frozenset[str]:
+    names = {n for n in dir(keras.layers) if not n.startswith("_")}
+    names |= {"Functional", "Sequential", "Model", "InputLayer"}
+    return frozenset(names)
+
+
+def load_keras_model(path: str | Path, trust_model: bool = False, custom_objects: dict | None = None):
+    """Load a Keras 2 (tf-keras) model from .h5, .keras or a Keras SavedModel directory, safely by default.
+
+    Keras 3 files are detected and refused with a clear message here; see the Keras 3 support for those.
+    """
+    from edgekit._tf import tf_keras
+
+    model_file = inspect_model_file(path)
+    if model_file.keras_major is not None and model_file.keras_major >= 3:
+        raise ModelLoadError(
+            f"{model_file.path} was saved by Keras {model_file.keras_version} (tf.keras in TensorFlow 2.16+); "
+            "tf-keras cannot read it"
+        )
+    if model_file.kind == "savedmodel" and model_file.keras_version is None:
+        raise ModelLoadError(
+            f"{model_file.path} is a plain SavedModel without Keras metadata; it cannot be loaded as a Keras model"
+        )
+    keras = tf_keras()
+    check_safe(model_file, trust_model, _tf_keras_builtins(keras))
+    kwargs: dict[str, Any] = {"custom_objects": custom_objects, "compile": True}
+    if model_file.kind == "keras":
+        kwargs["safe_mode"] = not trust_model
+    try:
+        with quiet_native():
+            try:
+                return keras.models.load_model(str(model_file.path), **kwargs)
+            except (ValueError, TypeError) as exc:
+                if "optimizer" not in str(exc).lower() and "compile" not in str(exc).lower():
+                    raise
+                return keras.models.load_model(str(model_file.path), **{**kwargs, "compile": False})
+    except Exception as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "Unknown" in message or "custom_objects" in message:
+            raise ModelLoadError(
+                f"{model_file.path} uses a class or function Keras does not know ({message[:200]}); load it in Python "
+                "with load_keras_model(path, custom_objects={...})"
+            ) from None
+        raise ModelLoadError(f"could not load {model_file.path}: {message[:300]}") from None
