@@ -1,0 +1,81 @@
+"""A converted artifact and the one write-then-verify path every converter goes through."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from edgekit._fs import atomic_path, file_size, gzip_size
+from edgekit.convert import parity as parity_mod
+from edgekit.convert.source import Source
+from edgekit.data import model_inputs, random_inputs
+
+PARITY_SAMPLES = 256
+
+
+@dataclass(frozen=True)
+class Artifact:
+    path: str
+    format: str  # "tflite", "onnx" or "edgetpu"
+    quantize: str  # the conversion's quantization mode
+    io_dtype: str
+    file_bytes: int
+    gzip_bytes: int
+    params: int  # parameters of the source model
+    calibration: str  # what calibrated an integer model: data, synthetic, quantization-aware training or none
+    parity: parity_mod.Parity
+    notes: tuple[str, ...] = ()
+    edgetpu: Any = None  # an EdgeTpuReport for the Edge TPU target
+
+    def to_dict(self) -> dict:
+        from dataclasses import asdict
+
+        out = asdict(self)
+        out["parity"]["passed"] = self.parity.passed
+        return out
+
+
+@dataclass
+class ParityInputs:
+    arrays: list[np.ndarray]
+    label: str
+
+    @classmethod
+    def for_source(cls, source: Source, eval_data: Any = None, seed: int = 0) -> "ParityInputs":
+        if eval_data is not None:
+            arrays = [a[:PARITY_SAMPLES] for a in model_inputs(eval_data, source.input_specs)]
+            return cls(arrays, f"evaluation data ({len(arrays[0])} samples)")
+        arrays = random_inputs(source.input_specs, count=64, seed=seed)
+        return cls(arrays, f"seeded random ({len(arrays[0])} samples)")
+
+
+def write_verified(
+    source: Source,
+    output: str | os.PathLike,
+    write: Callable[[Path], None],
+    inputs: ParityInputs,
+    tolerance: float | None,
+    what: str,
+) -> parity_mod.Parity:
+    """Write the artifact to a temporary beside ``output`` with ``write``, measure parity against the source
+    through ``edgekit.runtime``, and move it into place only if parity holds (always, for quantized modes)."""
+    from edgekit import runtime
+
+    reference = source.predict(inputs.arrays)
+    with atomic_path(output) as tmp:
+        write(tmp)
+        with runtime.load(tmp) as model:
+            result = model.predict(inputs.arrays if len(inputs.arrays) > 1 else inputs.arrays[0])
+        candidate = parity_mod.artifact_outputs(result, source.output_names)
+        measured = parity_mod.compare(reference, candidate, inputs.label, tolerance)
+        parity_mod.check(measured, what)
+    return measured
+
+
+def make_artifact(output: str | os.PathLike, source: Source, **fields_: Any) -> Artifact:
+    p = Path(output)
+    return Artifact(path=str(p), file_bytes=file_size(p), gzip_bytes=gzip_size(p), params=source.params, **fields_)

@@ -1,0 +1,94 @@
+"""What a conversion starts from: a model that can be run (for parity) and handed to the converters.
+
+:class:`KerasSource` wraps a tf-keras model. Other kinds of source (Keras 3 models, plain SavedModels) implement the
+same small protocol: ``name``, ``input_specs``, ``output_names``, ``params``, ``predict``, ``tf_function``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+
+from edgekit.errors import ConversionError, ModelLoadError
+
+
+class Source(Protocol):
+    name: str
+    input_specs: list[tuple[str, tuple]]  # [(name, shape with None for dynamic dims)]
+    output_names: list[str]
+    params: int
+
+    def predict(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Outputs in ``output_names`` order."""
+
+    def tf_function(self, batch: int | None = None):
+        """A ``tf.function`` with an input signature, taking the inputs (by position, named after
+        ``input_specs``) and returning a dict of outputs keyed by ``output_names``; ``batch`` fixes the batch
+        dimension (None: dynamic)."""
+
+
+class KerasSource:
+    """A tf-keras model (Keras 2)."""
+
+    def __init__(self, model: Any, name: str | None = None):
+        self.model = model
+        self.name = name or model.name
+        self.input_specs = [
+            (_input_name(t), tuple(None if d is None else int(d) for d in t.shape)) for t in model.inputs
+        ]
+        self.output_names = list(model.output_names)
+        self.params = int(model.count_params())
+
+    def predict(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        out = self.model(list(inputs) if len(inputs) > 1 else inputs[0], training=False)
+        if isinstance(out, dict):
+            return [np.asarray(out[n]) for n in self.output_names]
+        if isinstance(out, (list, tuple)):
+            return [np.asarray(o) for o in out]
+        return [np.asarray(out)]
+
+    def tf_function(self, batch: int | None = None):
+        from edgekit._tf import tf
+
+        tf_ = tf()
+        model = self.model
+        names = self.output_names
+        signature = [
+            tf_.TensorSpec((batch, *shape[1:]), tf_.float32, name=name) for name, shape in self.input_specs
+        ]
+
+        @tf_.function(input_signature=signature)
+        def serve(*inputs):
+            out = model(list(inputs) if len(inputs) > 1 else inputs[0], training=False)
+            outs = out if isinstance(out, (list, tuple)) else [out]
+            return {n: o for n, o in zip(names, outs)}
+
+        return serve
+
+    @property
+    def is_quantization_aware(self) -> bool:
+        """True for a model wrapped by tfmot's quantize_model / quantize_apply (QAT)."""
+        return any(type(layer).__name__ in ("QuantizeLayer", "QuantizeWrapper", "QuantizeWrapperV2") for layer in self.model.layers)
+
+
+def _input_name(tensor: Any) -> str:
+    return tensor.name.split(":")[0]
+
+
+def open_source(model: Any, trust_model: bool = False) -> Source:
+    """A :class:`Source` from a path (.h5, .keras, SavedModel directory) or an in-memory tf-keras model."""
+    if isinstance(model, (str, os.PathLike)):
+        from edgekit.keras_model import load_keras_model
+
+        return KerasSource(load_keras_model(model, trust_model=trust_model), name=Path(model).stem)
+    if hasattr(model, "count_params") and hasattr(model, "inputs"):
+        if not getattr(model, "inputs", None):
+            raise ModelLoadError(
+                "this Keras model has no defined inputs (a subclassed model that was never built); "
+                "build it on an input shape or save it as a Functional/Sequential model"
+            )
+        return KerasSource(model)
+    raise ConversionError(f"cannot convert a {type(model).__name__}; give a model path or a Keras model")

@@ -1,0 +1,120 @@
+"""Keras → TFLite in every mode: float32, dynamic-range, float16, full int8 and 16x8."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Iterator
+
+import numpy as np
+
+from edgekit._log import quiet_native
+from edgekit.convert.artifact import Artifact, ParityInputs, make_artifact, write_verified
+from edgekit.convert.parity import FLOAT_TOLERANCE
+from edgekit.convert.source import Source, open_source
+from edgekit.data import model_inputs, random_inputs
+from edgekit.errors import ConversionError, DataError
+from edgekit.recipe import IO_DTYPES, QUANTIZE_MODES, Quantize
+
+CALIBRATION_SAMPLES = 200
+
+
+def to_tflite(
+    model: Any,
+    output: str | os.PathLike,
+    quantize: str = "none",
+    calibration: Any = None,
+    io_dtype: str = "float32",
+    eval_data: Any = None,
+    trust_model: bool = False,
+) -> Artifact:
+    """Convert ``model`` (a path or a tf-keras model) to a ``.tflite`` at ``output`` and check its parity.
+
+    ``quantize``: none (float32), dynamic, float16, int8, int16x8. Full-integer modes need ``calibration``: arrays,
+    an .npz/.npy path, an image folder, or the string ``"random"`` for explicitly synthetic data. A model trained
+    with quantization-aware training converts to int8 without calibration.
+    """
+    source = open_source(model, trust_model)
+    return _convert(source, output, Quantize(mode=quantize, io_dtype=io_dtype), calibration, eval_data, batch=None, fmt="tflite")
+
+
+def _convert(source: Source, output, quant: Quantize, calibration: Any, eval_data: Any, batch: int | None, fmt: str) -> Artifact:
+    if quant.mode not in QUANTIZE_MODES or quant.io_dtype not in IO_DTYPES:
+        raise ConversionError(f"unknown quantization {quant.mode!r}/{quant.io_dtype!r}")
+    aware = bool(getattr(source, "is_quantization_aware", False))
+    samples, calibration_label = _calibration(source, quant.mode, calibration, aware)
+    notes: list[str] = []
+    if calibration_label.startswith("synthetic"):
+        notes.append("calibrated on synthetic random data: integer ranges may not fit real inputs")
+
+    def write(path) -> None:
+        path.write_bytes(tflite_bytes(source, quant.mode, samples, quant.io_dtype, batch=batch, aware=aware))
+
+    inputs = ParityInputs.for_source(source, eval_data)
+    tolerance = FLOAT_TOLERANCE.get(quant.mode)
+    parity = write_verified(source, output, write, inputs, tolerance, f"{fmt} {quant.mode} conversion of {source.name}")
+    return make_artifact(
+        output, source, format=fmt, quantize=quant.mode, io_dtype=quant.io_dtype,
+        calibration=calibration_label, parity=parity, notes=tuple(notes),
+    )
+
+
+def _calibration(source: Source, mode: str, calibration: Any, aware: bool) -> tuple[list[np.ndarray] | None, str]:
+    if mode not in ("int8", "int16x8"):
+        return None, "none"
+    if calibration is None:
+        if aware:
+            return None, "quantization-aware training"
+        raise DataError(
+            f"{mode} quantization needs calibration data: pass --calibration DATA (.npz, .npy or an image folder), "
+            "or --calibration random to calibrate on synthetic data explicitly"
+        )
+    if isinstance(calibration, str) and calibration == "random":
+        arrays = random_inputs(source.input_specs, count=100, seed=0)
+        return arrays, f"synthetic (seeded random, {len(arrays[0])} samples)"
+    arrays = [a[:CALIBRATION_SAMPLES] for a in model_inputs(calibration, source.input_specs, keys=("x", "x_train", "x_val", "x_test"))]
+    where = str(calibration) if isinstance(calibration, (str, os.PathLike)) else "arrays"
+    label = f"data: {where} ({len(arrays[0])} samples)"
+    return arrays, ("quantization-aware training + " + label) if aware else label
+
+
+def _representative(samples: list[np.ndarray]):
+    def generate() -> Iterator[list[np.ndarray]]:
+        for i in range(len(samples[0])):
+            yield [s[i : i + 1] for s in samples]
+
+    return generate
+
+
+def tflite_bytes(
+    source: Source,
+    mode: str,
+    samples: list[np.ndarray] | None = None,
+    io_dtype: str = "float32",
+    batch: int | None = None,
+    aware: bool = False,
+) -> bytes:
+    """The TFLite flatbuffer for ``source`` in quantization ``mode`` (no parity check, nothing written)."""
+    from edgekit._tf import tf
+
+    tf_ = tf()
+    function = source.tf_function(batch=batch).get_concrete_function()
+    converter = tf_.lite.TFLiteConverter.from_concrete_functions([function], getattr(source, "model", None))
+    if mode != "none":
+        converter.optimizations = [tf_.lite.Optimize.DEFAULT]
+    if mode == "float16":
+        converter.target_spec.supported_types = [tf_.float16]
+    if samples is not None:
+        converter.representative_dataset = _representative(samples)
+    if mode == "int8" and not aware:
+        converter.target_spec.supported_ops = [tf_.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    if mode == "int16x8":
+        converter.target_spec.supported_ops = [tf_.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+    if mode == "int8" and io_dtype != "float32":
+        converter.inference_input_type = getattr(tf_, io_dtype)
+        converter.inference_output_type = getattr(tf_, io_dtype)
+    try:
+        with quiet_native():
+            return converter.convert()
+    except Exception as exc:
+        lines = [l for l in str(exc).splitlines() if "error" in l.lower()] or str(exc).splitlines() or [type(exc).__name__]
+        raise ConversionError(f"the TFLite converter failed on {source.name} ({mode}): {lines[0].strip()[:300]}") from None
