@@ -87,3 +87,39 @@ def main() -> None:
 
 # ---- commands -----------------------------------------------------------------------------------------
 # Each command below: parse options, call one edgekit function, print (a table, or JSON with --json).
+
+
+@cli.command()
+@click.argument("model", type=click.Path(exists=False))
+@click.option("--to", "to", type=click.Choice(["tflite", "onnx", "edgetpu"]), default="tflite", show_default=True)
+@click.option("--quantize", type=click.Choice(["none", "dynamic", "float16", "int8", "int16x8"]), default="none", show_default=True, help="TFLite quantization.")
+@click.option("--calibration", metavar="DATA", help="Calibration data for int8/int16x8: .npz, .npy, an image folder, or 'random' (synthetic, said so in the output).")
+@click.option("--io-dtype", type=click.Choice(["int8", "uint8", "float32"]), help="Input/output type of an int8 model (default int8).")
+@click.option("--eval-data", metavar="DATA", help="Inputs for the parity check (default: seeded random).")
+@click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset.")
+@click.option("--static-batch", is_flag=True, help="ONNX: fix the batch dimension to 1 (default: dynamic).")
+@click.option("-o", "--output", type=click.Path(), help="Output path (default: next to the model).")
+@click.option("--trust-model", is_flag=True, help="Allow Lambda layers and custom objects (runs code from the model).")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable results.")
+def convert(model, to, quantize, calibration, io_dtype, eval_data, opset, static_batch, output, trust_model, as_json):
+    """Convert a Keras model (.h5, .keras, SavedModel) to TFLite, ONNX or an Edge-TPU-ready TFLite.
+
+    Every conversion is checked against the Keras model (parity) and reported with its size.
+
+    \b
+    edgekit convert model.h5                                  # float32 .tflite
+    edgekit convert model.h5 --quantize int8 --calibration data.npz
+    edgekit convert model.h5 --to onnx --opset 17
+    edgekit convert model.h5 --to edgetpu --calibration images/
+    """
+    from edgekit.convert import convert as run_convert
+    from edgekit.convert.report import artifact_table
+
+    artifact = run_convert(
+        model, to=to, output=output, quantize=quantize, calibration=calibration, io_dtype=io_dtype,
+        eval_data=eval_data, opset=opset, dynamic_batch=not static_batch, trust_model=trust_model,
+    )
+    if as_json:
+        emit_json(artifact.to_dict())
+    else:
+        click.echo(artifact_table([artifact]))
