@@ -173,7 +173,8 @@ def _tf_keras_builtins(keras) -> frozenset[str]:
 def load_keras_model(path: str | Path, trust_model: bool = False, custom_objects: dict | None = None):
     """Load a Keras 2 (tf-keras) model from .h5, .keras or a Keras SavedModel directory, safely by default.
 
-    Keras 3 files are detected and refused with a clear message here; see the Keras 3 support for those.
+    Keras 3 files are detected and refused with a message naming what loads them: :func:`load_keras3_model`
+    (a Keras 3 model) or ``edgekit.keras_bridge.load_as_tf_keras`` (a tf-keras model rebuilt from it).
     """
     from edgekit._tf import tf_keras
 
@@ -181,7 +182,8 @@ def load_keras_model(path: str | Path, trust_model: bool = False, custom_objects
     if model_file.keras_major is not None and model_file.keras_major >= 3:
         raise ModelLoadError(
             f"{model_file.path} was saved by Keras {model_file.keras_version} (tf.keras in TensorFlow 2.16+); "
-            "tf-keras cannot read it"
+            "tf-keras cannot read it: load it with load_keras3_model(), or edgekit.keras_bridge.load_as_tf_keras() "
+            "for a verified tf-keras rebuild"
         )
     if model_file.kind == "savedmodel" and model_file.keras_version is None:
         raise ModelLoadError(
@@ -208,3 +210,55 @@ def load_keras_model(path: str | Path, trust_model: bool = False, custom_objects
                 "with load_keras_model(path, custom_objects={...})"
             ) from None
         raise ModelLoadError(f"could not load {model_file.path}: {message[:300]}") from None
+
+
+def is_keras3_model(obj: Any) -> bool:
+    """True for a Keras 3 model object (without importing Keras 3 when it was never imported)."""
+    import sys
+
+    keras = sys.modules.get("keras")
+    if keras is None or not str(getattr(keras, "__version__", "0")).startswith("3"):
+        return False
+    return isinstance(obj, keras.Model)
+
+
+def load_keras3_model(path: str | Path, trust_model: bool = False):
+    """Load a model saved by Keras 3 (``.keras`` or ``.h5``) with Keras 3, safely by default.
+
+    Lambda layers and classes from outside Keras are refused unless ``trust_model=True``; ``.keras`` files also load
+    with Keras' own ``safe_mode`` unless trusted. A Keras 2 file is refused here: load it with :func:`load_keras_model`.
+    """
+    from edgekit._tf import keras3
+
+    model_file = inspect_model_file(path)
+    if model_file.kind == "savedmodel":
+        raise ModelLoadError(
+            f"{model_file.path} is a SavedModel directory; Keras 3 cannot load those as a model (it only writes them with "
+            "model.export()); convert it directly with edgekit convert, or give the .keras file"
+        )
+    if model_file.keras_major is None or model_file.keras_major < 3:
+        raise ModelLoadError(
+            f"{model_file.path} was saved by Keras {model_file.keras_version or '2 (no version recorded)'}, not Keras 3; "
+            "load it with load_keras_model()"
+        )
+    keras = keras3()
+    check_safe(model_file, trust_model)
+    kwargs: dict[str, Any] = {"compile": True}
+    if model_file.kind == "keras":
+        kwargs["safe_mode"] = not trust_model
+    try:
+        with quiet_native():
+            try:
+                return keras.models.load_model(str(model_file.path), **kwargs)
+            except (ValueError, TypeError) as exc:  # compile settings Keras cannot rebuild: load the model without them
+                if "optimizer" not in str(exc).lower() and "compile" not in str(exc).lower() and "loss" not in str(exc).lower():
+                    raise
+                return keras.models.load_model(str(model_file.path), **{**kwargs, "compile": False})
+    except Exception as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "safe_mode" in message or "lambda" in message.lower():
+            raise UnsafeModelError(
+                f"{model_file.path} carries code that Keras' safe_mode refuses to load ({message[:200]}); pass "
+                "--trust-model (trust_model=True) only for a model you trust"
+            ) from None
+        raise ModelLoadError(f"could not load {model_file.path} with Keras {keras.__version__}: {message[:300]}") from None

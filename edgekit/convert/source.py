@@ -20,6 +20,7 @@ class Source(Protocol):
     input_specs: list[tuple[str, tuple]]  # [(name, shape with None for dynamic dims)]
     output_names: list[str]
     params: int
+    # optional ``trackable``: the object whose variables the TFLite converter freezes (default: ``model``)
 
     def predict(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Outputs in ``output_names`` order."""
@@ -79,11 +80,30 @@ def _input_name(tensor: Any) -> str:
 
 
 def open_source(model: Any, trust_model: bool = False) -> Source:
-    """A :class:`Source` from a path (.h5, .keras, SavedModel directory) or an in-memory tf-keras model."""
-    if isinstance(model, (str, os.PathLike)):
-        from edgekit.keras_model import load_keras_model
+    """A :class:`Source` from a path (.h5, .keras, SavedModel directory) or an in-memory tf-keras or Keras 3 model.
 
+    Paths dispatch on the Keras that saved the file: Keras 2 → :class:`KerasSource` (tf-keras), Keras 3 →
+    :class:`~edgekit.convert.keras3_source.Keras3Source`, a SavedModel without Keras metadata (e.g. Keras 3
+    ``model.export()``) → :class:`~edgekit.convert.keras3_source.SavedModelSource`."""
+    from edgekit.keras_model import is_keras3_model
+
+    if isinstance(model, (str, os.PathLike)):
+        from edgekit.keras_model import inspect_model_file, load_keras3_model, load_keras_model
+
+        model_file = inspect_model_file(model)
+        if model_file.keras_major is not None and model_file.keras_major >= 3:
+            from edgekit.convert.keras3_source import Keras3Source
+
+            return Keras3Source(load_keras3_model(model, trust_model=trust_model), name=Path(model).stem)
+        if model_file.kind == "savedmodel" and model_file.keras_version is None:
+            from edgekit.convert.keras3_source import SavedModelSource
+
+            return SavedModelSource(model, name=Path(model).name)
         return KerasSource(load_keras_model(model, trust_model=trust_model), name=Path(model).stem)
+    if is_keras3_model(model):
+        from edgekit.convert.keras3_source import Keras3Source
+
+        return Keras3Source(model)
     if hasattr(model, "count_params") and hasattr(model, "inputs"):
         if not getattr(model, "inputs", None):
             raise ModelLoadError(

@@ -98,7 +98,8 @@ def tflite_bytes(
 
     tf_ = tf()
     function = source.tf_function(batch=batch).get_concrete_function()
-    converter = tf_.lite.TFLiteConverter.from_concrete_functions([function], getattr(source, "model", None))
+    trackable = getattr(source, "trackable", None) or getattr(source, "model", None)
+    converter = tf_.lite.TFLiteConverter.from_concrete_functions([function], trackable)
     if mode != "none":
         converter.optimizations = [tf_.lite.Optimize.DEFAULT]
     if mode == "float16":

@@ -1,0 +1,135 @@
+"""Conversion sources that are not tf-keras models: Keras 3 models and plain SavedModels.
+
+Both implement the :class:`~edgekit.convert.source.Source` protocol, so every converter (TFLite in every quantization
+mode, ONNX, Edge TPU) works on them without the Keras 3 → tf-keras bridge: a model the bridge cannot rebuild still
+converts, quantizes (post-training) and benchmarks.
+
+The TFLite converter freezes the variables a concrete function captures through the ``trackable`` object it is given.
+Handing it a Keras 3 model gives wrong (NaN) outputs with TensorFlow 2.21, because Keras 3 wraps its ``tf.Variable``s
+in its own variable class; :class:`Keras3Source` therefore exposes a plain ``tf.Module`` holding the raw variables as
+``trackable``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from edgekit.errors import ModelLoadError
+
+
+class Keras3Source:
+    """A Keras 3 model (``keras`` 3 on the TensorFlow backend), converted through a ``tf.function`` that calls it."""
+
+    def __init__(self, model: Any, name: str | None = None):
+        from edgekit._tf import tf
+
+        tf_ = tf()
+        if not getattr(model, "inputs", None):
+            raise ModelLoadError(
+                "this Keras 3 model has no defined inputs (a subclassed model that was never built); "
+                "build it on an input shape or save it as a Functional/Sequential model"
+            )
+        self.keras_model = model
+        self.name = name or model.name
+        self.input_specs = [(t.name, tuple(None if d is None else int(d) for d in t.shape)) for t in model.inputs]
+        self._input_dtypes = [str(t.dtype) for t in model.inputs]
+        self.output_names = list(model.output_names)
+        self.params = int(model.count_params())
+        self.trackable = tf_.Module()
+        self.trackable.keras_variables = [v.value for v in model.variables]
+
+    def _call(self, inputs: Sequence[Any]):
+        out = self.keras_model(list(inputs) if len(inputs) > 1 else inputs[0], training=False)
+        if isinstance(out, dict):
+            return [out[n] for n in self.output_names]
+        if isinstance(out, (list, tuple)):
+            return list(out)
+        return [out]
+
+    def predict(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        from edgekit._tf import tf
+
+        tf_ = tf()
+        cast = [tf_.cast(tf_.constant(x), d) for x, d in zip(inputs, self._input_dtypes)]
+        return [np.asarray(o) for o in self._call(cast)]
+
+    def tf_function(self, batch: int | None = None):
+        from edgekit._tf import tf
+
+        tf_ = tf()
+        signature = [tf_.TensorSpec((batch, *shape[1:]), tf_.float32, name=name) for name, shape in self.input_specs]
+        dtypes = self._input_dtypes
+        names = self.output_names
+        call = self._call
+
+        @tf_.function(input_signature=signature)
+        def serve(*inputs):
+            outs = call([tf_.cast(x, d) for x, d in zip(inputs, dtypes)])
+            return {n: o for n, o in zip(names, outs)}
+
+        return serve
+
+
+class SavedModelSource:
+    """A SavedModel without Keras metadata (what Keras 3 ``model.export()`` or ``tf.saved_model.save`` write),
+    converted through its ``serving_default`` signature. Inputs and outputs are in the signature's name order."""
+
+    def __init__(self, path: str | Path, name: str | None = None):
+        from edgekit._log import quiet_native
+        from edgekit._tf import tf
+
+        tf_ = tf()
+        try:
+            with quiet_native():
+                loaded = tf_.saved_model.load(str(path))
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ModelLoadError(f"could not load the SavedModel {path}: {first[:300]}") from None
+        signatures = dict(loaded.signatures)
+        if not signatures:
+            raise ModelLoadError(
+                f"the SavedModel {path} has no serving signature; save it with a signature "
+                "(Keras 3: model.export(path); TensorFlow: tf.saved_model.save(obj, path, signatures=...))"
+            )
+        key = "serving_default" if "serving_default" in signatures else sorted(signatures)[0]
+        self._function = signatures[key]
+        self.trackable = loaded
+        self.name = name or Path(path).name
+        _, kwargs = self._function.structured_input_signature
+        self.input_specs = [
+            (n, tuple(None if d is None else int(d) for d in kwargs[n].shape.as_list())) for n in sorted(kwargs)
+        ]
+        self._input_dtypes = [kwargs[n].dtype for n in sorted(kwargs)]
+        outputs = self._function.structured_outputs
+        if not isinstance(outputs, dict):
+            raise ModelLoadError(f"the SavedModel {path} signature {key!r} does not return named outputs")
+        self.output_names = sorted(outputs)
+        self.params = int(sum(int(np.prod(v.shape)) for v in self._function.variables))  # like Keras count_params: all weights
+
+    def predict(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        from edgekit._tf import tf
+
+        tf_ = tf()
+        feed = {n: tf_.cast(tf_.constant(x), d) for (n, _), x, d in zip(self.input_specs, inputs, self._input_dtypes)}
+        out = self._function(**feed)
+        return [np.asarray(out[n]) for n in self.output_names]
+
+    def tf_function(self, batch: int | None = None):
+        from edgekit._tf import tf
+
+        tf_ = tf()
+        signature = [tf_.TensorSpec((batch, *shape[1:]), tf_.float32, name=name) for name, shape in self.input_specs]
+        names = [n for n, _ in self.input_specs]
+        dtypes = self._input_dtypes
+        outputs = self.output_names
+        function = self._function
+
+        @tf_.function(input_signature=signature)
+        def serve(*inputs):
+            out = function(**{n: tf_.cast(x, d) for n, x, d in zip(names, inputs, dtypes)})
+            return {n: out[n] for n in outputs}
+
+        return serve
