@@ -123,3 +123,144 @@ def convert(model, to, quantize, calibration, io_dtype, eval_data, opset, static
         emit_json(artifact.to_dict())
     else:
         click.echo(artifact_table([artifact]))
+
+
+@cli.command("run")
+@click.argument("model", type=click.Path())
+@click.option("-i", "--input", "input_path", required=True, type=click.Path(),
+              help="Input: .npy (one input; batch axis optional), .npz (inputs by name), or an image (.png, .jpg; "
+                   "scaled to [0, 1], needs Pillow).")
+@click.option("--accelerator", default="cpu", show_default=True,
+              help="cpu, gpu, npu, edgetpu (.tflite); cpu, gpu, npu, cuda, tensorrt, openvino, ... (.onnx).")
+@click.option("--fallback-cpu", is_flag=True, help="Run on the CPU if the accelerator is not available.")
+@click.option("--delegate", type=click.Path(), help="External TFLite delegate library (.so) for --accelerator.")
+@click.option("--threads", type=click.IntRange(min=1), help="CPU threads (default: the runtime's).")
+@click.option("--top-k", type=click.IntRange(min=0), default=5, show_default=True,
+              help="Classes to show per item for classifier outputs (0: none).")
+@click.option("--raw", is_flag=True, help="Quantized outputs as stored integers, not dequantized floats.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable results.")
+def run_command(model, input_path, accelerator, fallback_cpu, delegate, threads, top_k, raw, as_json):
+    """Run a .tflite or .onnx model on one input file and print its outputs (top-k classes for classifiers).
+
+    \b
+    edgekit run digits.tflite --input sample.npy
+    edgekit run model_int8.tflite --input cat.png --top-k 3
+    edgekit run model.onnx --input batch.npz --threads 2 --json
+    edgekit run model_edgetpu.tflite --input x.npy --accelerator edgetpu --fallback-cpu
+    """
+    from edgekit.runtime.run import run as run_model
+
+    result = run_model(model, input_path, accelerator=accelerator, threads=threads,
+                       fallback="cpu" if fallback_cpu else None, delegate=delegate, top_k=top_k, raw=raw)
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    delegated = {True: "whole graph", False: "partly", None: "n/a"}[result.fully_delegated]
+    click.echo(f"{result.model}: {result.backend} on {result.accelerator} (delegated: {delegated}), "
+               f"load {result.load_ms:.1f} ms, predict {result.latency_ms:.2f} ms, input {result.input_shape}")
+    for out in result.outputs:
+        click.echo(f"{out.name}: {out.dtype}{list(out.shape)}")
+        if out.top_k:
+            for item, tops in enumerate(out.top_k):
+                ranked = "  ".join(f"{cls}:{score:.4f}" for cls, score in tops)
+                click.echo(f"  [{item}] {ranked}")
+        elif out.values:
+            click.echo(f"  {out.values}")
+        else:
+            click.echo("  (too large to print; use --json or the Python API)")
+
+
+def _int_list(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:
+    if value is None:
+        return None
+    try:
+        items = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers such as 1,2,4, got {value!r}") from None
+    if not items or any(i < 1 for i in items):
+        raise click.BadParameter(f"expected positive integers such as 1,2,4, got {value!r}")
+    return items
+
+
+@cli.command()
+@click.argument("models", nargs=-1, type=click.Path())
+@click.option("--accelerator", default="cpu", show_default=True, help="cpu, gpu, npu, edgetpu (TFLite); cpu, gpu or an execution provider (ONNX).")
+@click.option("--threads", default="1", show_default=True, callback=_int_list, help="Thread counts, comma-separated: one result per value.")
+@click.option("--batch", default="1", show_default=True, callback=_int_list, help="Batch sizes, comma-separated: one result per value.")
+@click.option("--runs", type=click.IntRange(min=1), help="Timed runs (exactly N; with --min-time: at least N).")
+@click.option("--min-time", type=click.FloatRange(min=0, min_open=True), help="Keep timing until S seconds have passed (default 1 s when --runs is not given).")
+@click.option("--warmup", type=click.IntRange(min=0), default=5, show_default=True, help="Untimed runs after the first inference.")
+@click.option("--device-profile", metavar="NAME", help="Power profile for the time×power energy estimate (see --list-profiles).")
+@click.option("--device-profiles", "profiles_file", type=click.Path(), metavar="FILE", help="YAML file with your own device profiles.")
+@click.option("--list-profiles", is_flag=True, help="List the device profiles (with --device-profiles FILE: yours too) and exit.")
+@click.option("--energy-command", metavar="CMD", help="Command printing joules (counter) or watts (sampled), e.g. an INA219 reader.")
+@click.option("--energy-unit", type=click.Choice(["J", "mJ", "uJ", "W", "mW", "uW"]), help="Unit of --energy-command's output when it prints a bare number.")
+@click.option("--profile-ops", is_flag=True, help="Time per op type; with two models, explain which ops got slower.")
+@click.option("--compare", "compare_files", is_flag=True, help="Compare two results files: edgekit bench --compare a.json b.json.")
+@click.option("-o", "--output", type=click.Path(), help="Also write the results as JSON to this file (for --compare).")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable results.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print one CSV row per model and setting.")
+def bench(models, accelerator, threads, batch, runs, min_time, warmup, device_profile, profiles_file, list_profiles,
+          energy_command, energy_unit, profile_ops, compare_files, output, as_json, as_csv):
+    """Benchmark .tflite/.onnx models on this machine: size, latency, memory, MACs, energy proxies.
+
+    Run it on the device itself (needs only edgekit[runtime]). Each model × threads × batch gives one result
+    with the settings, the machine conditions and the edgekit version, so results can be compared later.
+
+    \b
+    edgekit bench model.tflite --threads 1,2,4 --min-time 2
+    edgekit bench fp32.tflite int8.tflite --device-profile rpi4 -o pi.json
+    edgekit bench fp32.tflite dynamic.tflite --profile-ops     # why is one slower?
+    edgekit bench --compare before.json after.json
+    edgekit bench model.onnx --batch 1,8 --csv > results.csv
+    """
+    if as_json and as_csv:
+        raise click.UsageError("--json and --csv are exclusive: pick one output format")
+    if list_profiles:
+        from edgekit.device_bench import device_profiles
+
+        table = device_profiles(profiles_file)
+        if as_json:
+            emit_json({name: p for name, p in table.items()})
+        else:
+            from edgekit._table import render
+
+            click.echo(render(["profile", "active W", "device", "source"],
+                              [[p.name, p.active_power_w, p.description, p.source] for p in table.values()]))
+        return
+    if compare_files:
+        if len(models) != 2:
+            raise click.UsageError("--compare takes exactly two results files: edgekit bench --compare a.json b.json")
+        from edgekit.device_bench import compare
+        from edgekit.device_bench.report import comparison_report
+
+        result = compare(models[0], models[1])
+        emit_json(result) if as_json else click.echo(comparison_report(result))
+        return
+    if not models:
+        raise click.UsageError("give at least one model: edgekit bench model.tflite")
+    from edgekit.device_bench import bench_many, diff_op_profiles, to_csv
+    from edgekit.device_bench.report import op_diff_report, results_report
+
+    results = bench_many(list(models), threads=threads, batches=batch, accelerator=accelerator, runs=runs,
+                         min_time=min_time, warmup=warmup, device_profile=device_profile, profile_ops=profile_ops,
+                         device_profiles_path=profiles_file, energy_command=energy_command, energy_unit=energy_unit)
+    diff = None
+    if profile_ops and len(models) == 2 and results[0].op_profile and results[-1].op_profile:
+        diff = diff_op_profiles(results[0].op_profile, results[-1].op_profile)
+    if output:
+        import json as _json
+
+        from edgekit._fs import write_text_atomic
+
+        write_text_atomic(output, _json.dumps([r.to_dict() for r in results], indent=2, default=_json_default))
+    if as_json:
+        emit_json({"results": [r.to_dict() for r in results], "op_diff": diff} if diff else
+                  [r.to_dict() for r in results])
+    elif as_csv:
+        click.echo(to_csv(results), nl=False)
+    else:
+        click.echo(results_report(results))
+        if diff is not None:
+            click.echo("")
+            click.echo(op_diff_report(diff))

@@ -61,11 +61,20 @@ def _edgetpu_library() -> str:
 
 @functools.lru_cache(maxsize=None)
 def _library_loads(name: str) -> bool:
+    return _load_error(name) == ""
+
+
+def _load_error(name: str) -> str:
+    """Why the delegate library ``name`` cannot be used ('' if it can): not loadable, or not a TFLite delegate."""
     try:
-        ctypes.CDLL(name)
-    except OSError:
-        return False
-    return True
+        library = ctypes.CDLL(name)
+    except OSError as exc:
+        return str(exc)
+    missing = [s for s in ("tflite_plugin_create_delegate", "tflite_plugin_destroy_delegate")
+               if not hasattr(library, s)]
+    if missing:
+        return f"not a TFLite external delegate: it does not export {', '.join(missing)}"
+    return ""
 
 
 @functools.lru_cache(maxsize=None)
@@ -75,11 +84,14 @@ def _compiled_accelerator_works(which: str) -> tuple[bool, str]:
         from ai_edge_litert.compiled_model import CompiledModel, HardwareAccelerator
     except ImportError:
         return False, "LiteRT's CompiledModel API needs ai_edge_litert"
-    try:
-        with quiet_native():
-            CompiledModel.from_buffer(_one_op_model(), hardware_accel=getattr(HardwareAccelerator, which.upper()))
-    except Exception as exc:  # LiteRT raises RuntimeError with a multi-line native trace
-        return False, _one_line(exc)
+    with quiet_native():  # LiteRT logs its accelerator registry on creation and on destruction: keep both quiet
+        try:
+            model = CompiledModel.from_buffer(_one_op_model(),
+                                              hardware_accel=getattr(HardwareAccelerator, which.upper()))
+            model.close()
+            del model
+        except Exception:  # RuntimeError with a native trace; the details are logged at DEBUG (-v)
+            return False, f"LiteRT found no usable {which.upper()} device or driver (run with -v for its log)"
     return True, ""
 
 
@@ -143,6 +155,10 @@ def _spec(details: dict) -> TensorSpec:
     return TensorSpec(details["name"], shape, dtype, quant)
 
 
+def _position(order: Sequence[int], tensor: int) -> int:
+    return order.index(tensor) if tensor in order else len(order)
+
+
 class LiteRTEngine:
     """One TFLite interpreter, driven through its signature runner's tensors (or the subgraph's, unsigned)."""
 
@@ -158,6 +174,9 @@ class LiteRTEngine:
             if os.sep in library and not os.path.isfile(library):
                 raise AcceleratorError(f"the {accelerator} delegate library {library} does not exist; "
                                        f"available here: {', '.join(available())}")
+            if not _library_loads(library):  # checked first: LiteRT's Delegate.__del__ trips on a failed load
+                raise AcceleratorError(f"the {accelerator} delegate library {library} cannot be loaded here "
+                                       f"({_load_error(library)}); available here: {', '.join(available())}")
             try:
                 with quiet_native():
                     delegates.append(load_delegate(library, delegate_options or {}))
@@ -201,11 +220,13 @@ class LiteRTEngine:
                                      f"{', '.join(signatures) or 'none'}")
             sig = signatures[signature]
             self._sg = self._w.GetSubgraphIndexFromSignature(signature)
-            in_names, in_idx = list(sig["inputs"]), list(sig["inputs"].values())
-            outs = list(sig["outputs"].items())
-            # Signature maps come back sorted by name; keep the subgraph's own output order (the model's order).
-            order = {t: i for i, t in enumerate(self._subgraph_outputs())}
-            outs.sort(key=lambda item: order.get(item[1], len(order)))
+            # Inputs in the signature's order (by name: the converter does not keep the Keras input order in
+            # the subgraph either, so a list follows model.inputs; a dict is unambiguous). Outputs in the
+            # subgraph's order, which is the model's (signature output maps come back sorted by name).
+            sg_out = self._summary.io[self._sg][1] if self._sg < len(self._summary.io) else ()
+            ins = list(sig["inputs"].items())
+            outs = sorted(sig["outputs"].items(), key=lambda item: _position(sg_out, item[1]))
+            in_names, in_idx = [n for n, _ in ins], [i for _, i in ins]
             out_names, out_idx = [n for n, _ in outs], [i for _, i in outs]
         else:
             self._sg = 0
@@ -221,11 +242,6 @@ class LiteRTEngine:
             outs_specs = [TensorSpec(n, s.shape, s.dtype, s.quantization) for n, s in zip(out_names, outs_specs)]
         self.inputs, self.outputs = tuple(ins), tuple(outs_specs)
         self.resizable = True
-
-    def _subgraph_outputs(self) -> list[int]:
-        if self._sg == 0:
-            return list(self._w.OutputIndices())
-        return []
 
     def _fully_delegated(self, first: int, end: int) -> bool:
         """One delegate kernel that consumes every model input and produces every model output."""
@@ -280,12 +296,16 @@ class CompiledEngine:
         self.inputs, self.outputs, self.signatures = probe.inputs, probe.outputs, probe.signatures
         self.signature = probe.signature
         probe.close()
-        try:
-            with quiet_native():
+        why = None
+        with quiet_native():
+            try:
                 self._cm = CompiledModel.from_buffer(
                     data, hardware_accel=getattr(HardwareAccelerator, (hardware or accelerator).upper()))
-        except RuntimeError as exc:
-            raise AcceleratorError(f"LiteRT's {accelerator} accelerator cannot run {name}: {_one_line(exc)}") from None
+            except RuntimeError as exc:
+                why = _one_line(exc)
+        if why is not None:
+            raise AcceleratorError(f"LiteRT's {accelerator} accelerator cannot run all of {name} ({why}); "
+                                   f"for partial offload give an external delegate with delegate=PATH")
         self.backend = "ai_edge_litert.CompiledModel"
         self.accelerator, self.threads = accelerator, threads
         self.fully_delegated = bool(self._cm.is_fully_accelerated())
@@ -326,10 +346,11 @@ class CompiledEngine:
         return CompiledEngine(self._data, self._name, self._summary, **self._options)
 
     def close(self) -> None:
-        self._in_bufs = self._out_bufs = []
-        if self._cm is not None:
-            self._cm.close()
-        self._cm = None
+        with quiet_native():
+            self._in_bufs = self._out_bufs = []
+            if self._cm is not None:
+                self._cm.close()
+            self._cm = None
 
 
 def open_engine(data: bytes, name: str, summary, accelerator: str, threads: int | None, delegate: str | None,
@@ -342,6 +363,6 @@ def open_engine(data: bytes, name: str, summary, accelerator: str, threads: int 
         return LiteRTEngine(data, name, summary, accelerator, threads, delegate, delegate_options, signature)
     ok, why = _compiled_accelerator_works(accelerator)
     if not ok:
-        raise AcceleratorError(f"LiteRT's {accelerator} accelerator is not available here ({why}); "
+        raise AcceleratorError(f"the {accelerator} accelerator is not available here: {why}; "
                                f"available: {', '.join(available())}")
     return CompiledEngine(data, name, summary, accelerator, threads, signature)

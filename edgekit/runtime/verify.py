@@ -47,6 +47,7 @@ class TFLiteSummary:
     tensors: int  # in the primary subgraph
     signatures: tuple[str, ...]
     custom_ops: tuple[str, ...] = field(default=())
+    io: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...] = field(default=())  # per subgraph: (inputs, outputs)
 
     @property
     def edgetpu_compiled(self) -> bool:
@@ -317,7 +318,8 @@ def _semantic(buf: bytes, root: int) -> TFLiteSummary:
     primary = subgraphs[0]
     return TFLiteSummary(version=version, subgraphs=n_sub, operators=r.vector_len(primary, 10),
                          tensors=r.vector_len(primary, 4), signatures=tuple(signatures),
-                         custom_ops=tuple(sorted(set(custom))))
+                         custom_ops=tuple(sorted(set(custom))),
+                         io=tuple((r.ints(sg, 6), r.ints(sg, 8)) for sg in subgraphs))
 
 
 def _check_subgraph_refs(r: _Reader, options: int, table: str, n_sub: int, where: str) -> None:
