@@ -137,6 +137,8 @@ def code_carrying_layers(config: dict | None, builtin: frozenset[str] | set[str]
             continue
         module = item.get("module")
         registered = item.get("registered_name")
+        if module == "builtins" and name == "function" and isinstance(item.get("config"), str):
+            continue  # a built-in function referenced by name (a loss or metric), looked up, never deserialized
         custom = (
             name in CODE_LAYERS
             or (isinstance(module, str) and not module.startswith(KERAS_MODULES))

@@ -101,3 +101,14 @@ def runtime_models(tmp_path_factory, digits_keras, digits_data):
                                                                             name="image")],
                                opset=17, output_path=str(paths["onnx"]))
     return SimpleNamespace(keras=digits_keras, multi_keras=multi, **paths)
+
+
+@pytest.fixture(autouse=True)
+def _reset_edgekit_verbosity():
+    """`edgekit -v` sets the edgekit logger's level; keep one test's verbosity from leaking into the next."""
+    import logging
+
+    logger = logging.getLogger("edgekit")
+    level = logger.level
+    yield
+    logger.setLevel(level)

@@ -63,9 +63,11 @@ def preflight(path: str | os.PathLike) -> list[OpCheck]:
         problems = []
         if op not in table:
             problems.append("op not supported by the Edge TPU")
-        for name, dtype, signature in tensors:
+        for name, dtype, signature, constant in tensors:
             if dtype not in QUANTIZED_TYPES:
                 problems.append(f"tensor {name} is {dtype}, not 8-bit quantized")
+            if constant:  # weights: the shape limits apply to the activations flowing through
+                continue
             if any(d < 0 for d in signature):
                 problems.append(f"tensor {name} has a dynamic shape {list(signature)}")
             if len([d for d in signature[:-3] if d != 1]) > 0:
@@ -77,8 +79,8 @@ def preflight(path: str | os.PathLike) -> list[OpCheck]:
     return checks
 
 
-def _tflite_ops(path: Path) -> list[tuple[str, list[tuple[str, str, tuple[int, ...]]]]]:
-    """(op name, [(tensor name, dtype, shape signature)]) for each op of the first subgraph."""
+def _tflite_ops(path: Path) -> list[tuple[str, list[tuple[str, str, tuple[int, ...], bool]]]]:
+    """(op name, [(tensor name, dtype, shape signature, is constant)]) for each op of the first subgraph."""
     from ai_edge_litert import schema_py_generated as schema
 
     data = path.read_bytes()
@@ -100,7 +102,9 @@ def _tflite_ops(path: Path) -> list[tuple[str, list[tuple[str, str, tuple[int, .
             tensor = sub.Tensors(int(t))
             signature = tensor.ShapeSignatureAsNumpy() if tensor.ShapeSignatureLength() else tensor.ShapeAsNumpy()
             shape = tuple(int(d) for d in signature) if not isinstance(signature, int) else ()
-            tensors.append((tensor.Name().decode(), type_names.get(tensor.Type(), "unknown"), shape))
+            buffer = tensor.Buffer()
+            constant = 0 < buffer < model.BuffersLength() and (model.Buffers(buffer).DataLength() > 0 or model.Buffers(buffer).Size() > 0)
+            tensors.append((tensor.Name().decode(), type_names.get(tensor.Type(), "unknown"), shape, constant))
         out.append((name, tensors))
     return out
 
