@@ -1,0 +1,199 @@
+"""What an optimization costs, measured with numpy only (no TensorFlow), so the pipeline and a device can reuse it.
+
+- Classifiers (outputs of shape (N, C), C >= 2, with integer labels in [0, C) or one-hot labels): top-1, top-5
+  when C > 5, macro precision/recall/F1 (F1 per class is the harmonic mean of that class's precision and
+  recall, then averaged over the classes present in the labels or the predictions, as scikit-learn's
+  ``average="macro"`` with ``zero_division=0``), and top-1 agreement with a reference model's outputs.
+- Anything else (no labels, regression, detection heads): fidelity to a reference model's outputs: max and mean
+  absolute error, cosine similarity and signal-to-noise ratio in dB.
+
+ROC-AUC is not computed: it needs scores per class, and a hard-label AUC would be a different (wrong) figure.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from edgekit.errors import DataError
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Figures for one model on one held-out set. Fields that do not apply are ``None``."""
+
+    task: str  # "classification" or "fidelity"
+    samples: int
+    top1: float | None = None
+    top5: float | None = None
+    precision: float | None = None
+    recall: float | None = None
+    f1: float | None = None
+    agreement: float | None = None  # top-1 agreement with the reference model
+    max_abs_error: float | None = None
+    mean_abs_error: float | None = None
+    cosine: float | None = None
+    snr_db: float | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def sparse_labels(labels: Any, classes: int) -> np.ndarray | None:
+    """Integer class labels from ``labels`` (integers or one-hot / probability rows), or None if they are not
+    class labels for a ``classes``-way output."""
+    y = np.asarray(labels)
+    if y.ndim == 2 and y.shape[1] == classes and classes >= 2:
+        return y.argmax(axis=1).astype(np.int64)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1 or y.dtype.kind not in "iuf" or y.size == 0:
+        return None
+    if y.dtype.kind == "f" and not np.all(np.equal(np.mod(y, 1), 0)):
+        return None
+    return y.astype(np.int64)
+
+
+def is_classification(outputs: np.ndarray, labels: Any | None) -> bool:
+    """A classifier: one (N, C) output with C >= 2 and labels that are class indices (or one-hot) in range."""
+    out = np.asarray(outputs)
+    if labels is None or out.ndim != 2 or out.shape[1] < 2:
+        return False
+    y = sparse_labels(labels, out.shape[1])
+    return y is not None and len(y) == len(out) and int(y.min()) >= 0 and int(y.max()) < out.shape[1]
+
+
+def classification_metrics(scores: np.ndarray, labels: Any, reference: np.ndarray | None = None) -> Metrics:
+    scores = np.asarray(scores, dtype=np.float64)
+    classes = scores.shape[1]
+    y = sparse_labels(labels, classes)
+    if y is None or len(y) != len(scores):
+        raise DataError(f"labels of shape {np.shape(labels)} do not match {len(scores)} outputs of {classes} classes")
+    pred = scores.argmax(axis=1)
+    top5 = None
+    if classes > 5:
+        top = np.argpartition(-scores, 5, axis=1)[:, :5]
+        top5 = float(np.mean(np.any(top == y[:, None], axis=1)))
+    precision, recall, f1 = macro_prf(y, pred)
+    agreement = None
+    if reference is not None:
+        agreement = float(np.mean(np.asarray(reference).argmax(axis=1) == pred))
+    return Metrics("classification", len(y), top1=float(np.mean(pred == y)), top5=top5, precision=precision,
+                   recall=recall, f1=f1, agreement=agreement)
+
+
+def macro_prf(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, float, float]:
+    """Macro-averaged precision, recall and F1 over the classes seen in ``y_true`` or ``y_pred``."""
+    y_true = np.asarray(y_true).astype(np.int64)
+    y_pred = np.asarray(y_pred).astype(np.int64)
+    classes = np.union1d(y_true, y_pred)
+    p_all, r_all, f_all = [], [], []
+    for c in classes:
+        tp = float(np.sum((y_pred == c) & (y_true == c)))
+        predicted = float(np.sum(y_pred == c))
+        actual = float(np.sum(y_true == c))
+        p = tp / predicted if predicted else 0.0
+        r = tp / actual if actual else 0.0
+        f = 2 * p * r / (p + r) if (p + r) else 0.0
+        p_all.append(p)
+        r_all.append(r)
+        f_all.append(f)
+    return float(np.mean(p_all)), float(np.mean(r_all)), float(np.mean(f_all))
+
+
+def fidelity_metrics(outputs: np.ndarray, reference: np.ndarray) -> Metrics:
+    out = np.asarray(outputs, dtype=np.float64)
+    ref = np.asarray(reference, dtype=np.float64)
+    if out.shape != ref.shape:
+        raise DataError(f"outputs of shape {out.shape} cannot be compared with reference outputs of shape {ref.shape}")
+    diff = out - ref
+    noise = float(np.sum(diff * diff))
+    signal = float(np.sum(ref * ref))
+    norm = math.sqrt(float(np.sum(out * out)) * signal)
+    cosine = float(np.sum(out * ref) / norm) if norm else (1.0 if noise == 0 else 0.0)
+    snr = math.inf if noise == 0 else (10 * math.log10(signal / noise) if signal else -math.inf)
+    return Metrics("fidelity", len(out), max_abs_error=float(np.max(np.abs(diff))) if diff.size else 0.0,
+                   mean_abs_error=float(np.mean(np.abs(diff))) if diff.size else 0.0, cosine=cosine, snr_db=snr)
+
+
+def evaluate_outputs(outputs: Any, labels: Any | None = None, reference: Any | None = None) -> Metrics:
+    """Metrics for ``outputs`` (one array, or a dict/list of arrays for multi-output models): classification
+    metrics when the output and labels say so, fidelity to ``reference`` otherwise."""
+    out = _single(outputs)
+    ref = _single(reference) if reference is not None else None
+    if is_classification(out, labels):
+        return classification_metrics(out, labels, ref)
+    if ref is None:
+        raise DataError(
+            "cannot measure this model: its outputs are not a classifier's (N, classes) scores matching the labels, "
+            "and no reference outputs were given for a fidelity comparison"
+        )
+    if isinstance(outputs, (dict, list, tuple)):
+        out = _flat(outputs)
+        ref = _flat(reference)
+    return fidelity_metrics(out, ref)
+
+
+def _single(outputs: Any) -> np.ndarray:
+    if isinstance(outputs, dict):
+        values = list(outputs.values())
+        return np.asarray(values[0]) if len(values) == 1 else _flat(values)
+    if isinstance(outputs, (list, tuple)):
+        return np.asarray(outputs[0]) if len(outputs) == 1 else _flat(outputs)
+    return np.asarray(outputs)
+
+
+def _flat(outputs: Any) -> np.ndarray:
+    values = list(outputs.values()) if isinstance(outputs, dict) else list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+    return np.concatenate([np.asarray(v, dtype=np.float64).reshape(len(np.asarray(v)), -1) for v in values], axis=1)
+
+
+# ---- weights -------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class WeightStats:
+    """One weight tensor: how many values, how many are zero, how many distinct values."""
+
+    name: str
+    layer: str
+    op: str  # Keras class name or TFLite op name
+    dtype: str
+    count: int
+    nonzero: int
+    unique: int
+    unique_per_channel: int | None = None  # max over output channels, for per-channel quantized tensors
+
+    @property
+    def sparsity(self) -> float:
+        return 1.0 - self.nonzero / self.count if self.count else 0.0
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "sparsity": self.sparsity}
+
+
+def tensor_stats(name: str, layer: str, op: str, values: np.ndarray, zero_point: Any = 0, channel_axis: int | None = None) -> WeightStats:
+    """Stats of one tensor; ``zero_point`` is the integer that means 0.0 for a quantized tensor (per channel or
+    one for all), so sparsity is counted in the real-valued domain."""
+    v = np.asarray(values)
+    zp = np.asarray(zero_point)
+    if zp.ndim == 1 and zp.size > 1 and channel_axis is not None:
+        shape = [1] * v.ndim
+        shape[channel_axis] = zp.size
+        zp = zp.reshape(shape)
+    elif zp.size:
+        zp = zp.reshape(-1)[0]
+    nonzero = int(np.count_nonzero(v != zp))
+    per_channel = None
+    if channel_axis is not None and v.ndim > 1:
+        moved = np.moveaxis(v, channel_axis, 0).reshape(v.shape[channel_axis], -1)
+        per_channel = max(len(np.unique(row)) for row in moved) if len(moved) else 0
+    return WeightStats(name, layer, op, str(v.dtype), int(v.size), nonzero, int(len(np.unique(v))), per_channel)
+
+
+def size_summary(stats: list[WeightStats]) -> dict:
+    count = sum(s.count for s in stats)
+    nonzero = sum(s.nonzero for s in stats)
+    return {"weights": count, "nonzero": nonzero, "sparsity": 1.0 - nonzero / count if count else 0.0,
+            "unique_max": max((s.unique for s in stats), default=0)}

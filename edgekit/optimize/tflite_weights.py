@@ -1,0 +1,107 @@
+"""Read the weights a ``.tflite`` actually ships, from the flatbuffer, without TensorFlow.
+
+Used to confirm that pruning and clustering survived conversion and quantization: per weight tensor of the
+conv / depthwise / fully-connected ops, the count, nonzero count (zero measured in the real-valued domain, i.e.
+against the zero point), unique values per tensor, and for per-channel quantized tensors the most unique values
+in any one output channel (each channel has its own scale, so N clusters give at most N values per channel).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from edgekit.errors import DependencyError, ModelLoadError
+from edgekit.optimize.metrics import WeightStats, tensor_stats
+
+WEIGHT_OPS = {"CONV_2D": 1, "DEPTHWISE_CONV_2D": 1, "FULLY_CONNECTED": 1, "TRANSPOSE_CONV": 1, "CONV_3D": 1}
+# Position of the output-channel axis of the weight tensor, per op (TFLite layouts).
+CHANNEL_AXIS = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 0, "TRANSPOSE_CONV": 0, "CONV_3D": 4}
+_DTYPES = {0: np.float32, 1: np.float16, 2: np.int32, 3: np.uint8, 4: np.int64, 7: np.int16, 9: np.int8, 10: np.float64}
+_WRAPPER_PREFIX = re.compile(r"^(quant_|prune_low_magnitude_|cluster_)+")
+
+
+def _schema():
+    try:
+        from ai_edge_litert import schema_py_generated as schema
+    except ImportError:  # pragma: no cover - ai-edge-litert is in the runtime extra
+        raise DependencyError("ai-edge-litert", "runtime") from None
+    return schema
+
+
+def tflite_weight_stats(path: str | os.PathLike, layer_names: Sequence[str] = ()) -> list[WeightStats]:
+    """Weight tensors of every conv / fully-connected op in ``path``; ``layer_names`` (the Keras layers) are used
+    to label each tensor with the layer it came from."""
+    schema = _schema()
+    data = Path(path).read_bytes()
+    try:
+        model = schema.Model.GetRootAsModel(data, 0)
+        subgraph = model.Subgraphs(0)
+    except Exception:  # flatbuffers raises plain struct/index errors on garbage
+        raise ModelLoadError(f"{path} is not a readable .tflite flatbuffer") from None
+    op_names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    producers: dict[int, tuple[str, int]] = {}
+    ops = []
+    for i in range(subgraph.OperatorsLength()):
+        op = subgraph.Operators(i)
+        code = model.OperatorCodes(op.OpcodeIndex())
+        name = op_names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "CUSTOM")
+        inputs = list(op.InputsAsNumpy()) if op.InputsLength() else []
+        outputs = list(op.OutputsAsNumpy()) if op.OutputsLength() else []
+        for o in outputs:
+            producers[int(o)] = (name, int(inputs[0]) if inputs else -1)
+        ops.append((name, inputs))
+    stats: list[WeightStats] = []
+    seen: set[int] = set()
+    for name, inputs in ops:
+        if name not in WEIGHT_OPS or len(inputs) <= WEIGHT_OPS[name]:
+            continue
+        index = int(inputs[WEIGHT_OPS[name]])
+        # float16 weights reach the op through a DEQUANTIZE of a float16 constant
+        while _buffer(model, subgraph, index, data) is None and producers.get(index, ("", -1))[0] == "DEQUANTIZE":
+            index = producers[index][1]
+        values = _buffer(model, subgraph, index, data)
+        if values is None or index in seen:
+            continue
+        seen.add(index)
+        tensor = subgraph.Tensors(index)
+        tname = tensor.Name().decode("utf-8", "replace")
+        zero_point: np.ndarray | int = 0
+        axis = CHANNEL_AXIS.get(name)
+        q = tensor.Quantization()
+        if q is not None and q.ZeroPointLength():
+            zero_point = q.ZeroPointAsNumpy()
+            if q.ZeroPointLength() > 1:
+                axis = q.QuantizedDimension()
+        if values.dtype.kind == "f":
+            zero_point = 0
+        stats.append(tensor_stats(tname, _layer_of(tname, layer_names), name, values, zero_point, axis))
+    return stats
+
+
+def _buffer(model, subgraph, index: int, data: bytes) -> np.ndarray | None:
+    tensor = subgraph.Tensors(index)
+    buf = model.Buffers(tensor.Buffer())
+    raw = None
+    if buf is not None and buf.DataLength():
+        raw = buf.DataAsNumpy().tobytes()
+    elif buf is not None and buf.Offset() > 1:  # large models keep buffers after the flatbuffer
+        raw = data[buf.Offset(): buf.Offset() + buf.Size()]
+    if not raw:
+        return None
+    dtype = _DTYPES.get(tensor.Type())
+    if dtype is None:
+        return None
+    shape = tuple(int(s) for s in tensor.ShapeAsNumpy()) if tensor.ShapeLength() else ()
+    return np.frombuffer(raw, dtype=dtype).reshape(shape)
+
+
+def _layer_of(tensor_name: str, layer_names: Sequence[str]) -> str:
+    """The Keras layer a TFLite tensor came from: the longest layer name that is a path part of the tensor name."""
+    parts = {_WRAPPER_PREFIX.sub("", p) for chunk in tensor_name.split(";") for p in chunk.split("/")}
+    matches = [n for n in layer_names if n in parts]
+    return max(matches, key=len) if matches else ""

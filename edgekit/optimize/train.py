@@ -1,0 +1,95 @@
+"""Fine-tuning: the user's data, the model's own compile settings when it has them, edgekit's defaults otherwise."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgekit._log import quiet_native
+from edgekit._tf import tf_keras
+from edgekit.errors import DataError
+from edgekit.optimize.data import TrainData
+from edgekit.optimize.progress import Progress
+from edgekit.recipe import RecipeError, Train
+
+DEFAULT_LEARNING_RATE = 1e-3
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """What fine-tuning actually used (reported next to the results)."""
+
+    loss: str
+    optimizer: str
+    learning_rate: float | None
+    epochs: int
+    batch_size: int
+    steps_per_epoch: int
+    source: str  # "recipe", "model" (its compile settings) or "default"
+
+
+def steps_per_epoch(data: TrainData, train: Train) -> int:
+    return max(1, math.ceil(len(data.x_train) / train.batch_size))
+
+
+def compile_for_training(model, original, data: TrainData, train: Train) -> TrainSettings:
+    """Compile ``model`` (a wrapped copy) with the recipe's settings, else ``original``'s, else defaults."""
+    keras = tf_keras()
+    source = "default"
+    if train.loss is not None:
+        try:
+            loss = keras.losses.get(train.loss)
+        except (ValueError, TypeError):
+            raise RecipeError(f"train.loss {train.loss!r} is not a Keras loss name (e.g. sparse_categorical_crossentropy, mse)") from None
+        loss_name, source = train.loss, "recipe"
+    elif getattr(original, "loss", None) is not None:
+        loss = original.loss
+        loss_name, source = getattr(loss, "__name__", None) or getattr(loss, "name", None) or str(loss), "model"
+    else:
+        loss, loss_name = _default_loss(keras, original, data)
+    optimizer, lr = _optimizer(keras, original, train)
+    classifier = data.y_train.ndim == 1 or (data.y_train.ndim == 2 and data.y_train.shape[1] > 1)
+    with quiet_native():
+        model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"] if classifier else None)
+    return TrainSettings(loss_name, type(optimizer).__name__, lr, train.epochs, train.batch_size,
+                         steps_per_epoch(data, train), source)
+
+
+def _default_loss(keras, model, data: TrainData):
+    last = model.layers[-1]
+    activation = getattr(getattr(last, "activation", None), "__name__", "")
+    probabilities = activation in ("softmax", "sigmoid") or type(last).__name__ == "Softmax"
+    if data.y_train.ndim == 1:
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=not probabilities), "sparse_categorical_crossentropy"
+    if data.y_train.ndim == 2 and data.y_train.shape[1] > 1 and np.allclose(data.y_train.sum(axis=1), 1):
+        return keras.losses.CategoricalCrossentropy(from_logits=not probabilities), "categorical_crossentropy"
+    return keras.losses.MeanSquaredError(), "mse"
+
+
+def _optimizer(keras, original, train: Train):
+    existing = getattr(original, "optimizer", None)
+    if existing is not None:
+        config = dict(existing.get_config())
+        if train.learning_rate is not None:
+            config["learning_rate"] = float(train.learning_rate)
+        try:
+            optimizer = type(existing).from_config(config)
+            lr = config.get("learning_rate")
+            return optimizer, float(lr) if isinstance(lr, (int, float)) else None
+        except Exception:  # an optimizer that cannot be re-created: fall back to the default
+            pass
+    lr = float(train.learning_rate or DEFAULT_LEARNING_RATE)
+    return keras.optimizers.Adam(lr), lr
+
+
+def fit(model, data: TrainData, train: Train, settings: TrainSettings, progress: Progress, what: str, callbacks=()) -> None:
+    total = settings.epochs * settings.steps_per_epoch
+    with progress.task(f"{what}: fine-tuning {settings.epochs} epoch(s)", total=total) as advance:
+        try:
+            with quiet_native():
+                model.fit(data.x_train, data.y_train, epochs=settings.epochs, batch_size=settings.batch_size,
+                          verbose=0, shuffle=True, callbacks=[*callbacks, progress.keras_callback(advance)])
+        except (ValueError, TypeError) as exc:
+            raise DataError(f"fine-tuning ({what}) failed on {data.source}: {str(exc).strip().splitlines()[-1][:300]}") from None
