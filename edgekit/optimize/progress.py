@@ -23,9 +23,11 @@ class Progress:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-        columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+        columns = [SpinnerColumn(), TextColumn("{task.description}")]
         if total:
-            columns.append(TimeRemainingColumn())
+            columns += [BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
+        else:
+            columns.append(TimeElapsedColumn())
         with Bar(*columns, console=Console(stderr=True), transient=False) as bar:
             task_id = bar.add_task(description, total=total)
             yield lambda n=1: bar.advance(task_id, n)

@@ -1,0 +1,38 @@
+"""Optimize a tf-keras model for the edge: pruning, clustering, quantization-aware training, and what each costs.
+
+    from edgekit.optimize import apply_recipe, optimize_model
+    from edgekit.recipe import Recipe, Prune, Quantize
+    recipe = Recipe("pruned-int8", prune=Prune(sparsity=0.8), quantize=Quantize(mode="int8"))
+    optimized = apply_recipe(model, recipe, data="data.npz")        # Keras side only: OptimizedModel
+    result = optimize_model("model.h5", recipe, "data.npz", "out/pruned.h5")  # + .tflite, recipe, metrics
+
+Single techniques: :func:`prune`, :func:`cluster`, :func:`quantize_aware`. Metrics (numpy only) live in
+:mod:`edgekit.optimize.metrics`; the weights a ``.tflite`` ships in :func:`tflite_weight_stats`.
+TensorFlow is imported only when a function runs.
+"""
+
+from edgekit.optimize.apply import apply_recipe
+from edgekit.optimize.data import TrainData, as_train_data, fit_to_model, load_train_data
+from edgekit.optimize.layers import OptimizeError
+from edgekit.optimize.metrics import (
+    Metrics,
+    WeightStats,
+    classification_metrics,
+    evaluate_outputs,
+    fidelity_metrics,
+    is_classification,
+    macro_prf,
+)
+from edgekit.optimize.progress import Progress
+from edgekit.optimize.result import LayerReport, OptimizedModel, keras_weight_stats
+from edgekit.optimize.run import OptimizeResult, Variant, measure_artifact, optimize_model, output_paths
+from edgekit.optimize.techniques import cluster, prune, pruning_schedule, quantize_aware
+from edgekit.optimize.tflite_weights import tflite_weight_stats
+
+__all__ = [
+    "LayerReport", "Metrics", "OptimizeError", "OptimizeResult", "OptimizedModel", "Progress", "TrainData", "Variant",
+    "WeightStats", "apply_recipe", "as_train_data", "classification_metrics", "cluster", "evaluate_outputs",
+    "fidelity_metrics", "fit_to_model", "is_classification", "keras_weight_stats", "load_train_data", "macro_prf",
+    "measure_artifact", "optimize_model", "output_paths", "prune", "pruning_schedule", "quantize_aware",
+    "tflite_weight_stats",
+]

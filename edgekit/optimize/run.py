@@ -1,0 +1,208 @@
+"""One recipe, end to end: optimize the Keras model, write it, convert it, and measure the shipped artifacts
+against the original model on the same held-out data.
+
+``optimize_model(model, recipe, data, output)`` writes, atomically:
+  OUTPUT                  the optimized Keras model (.h5 or .keras; a QAT model loads under tfmot's quantize_scope)
+  OUTPUT stem + .tflite   the converted model (quantized as the recipe says), and .onnx when the recipe asks
+  OUTPUT stem + .recipe.yaml   the recipe that ran, with the versions that ran it, so the result can be reproduced
+
+Accuracy is measured on the artifacts through ``edgekit.runtime`` (what would ship), and the original model is
+converted to a float32 ``.tflite`` and measured the same way, so every delta is side by side.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit._fs import atomic_path, file_size, gzip_size, write_text_atomic
+from edgekit._log import quiet_native
+from edgekit.data import random_inputs
+from edgekit.errors import ModelLoadError
+from edgekit.optimize.apply import apply_recipe
+from edgekit.optimize.data import TrainData, as_train_data, fit_to_model
+from edgekit.optimize.metrics import Metrics, WeightStats, evaluate_outputs, size_summary
+from edgekit.optimize.progress import Progress
+from edgekit.optimize.result import OptimizedModel
+from edgekit.optimize.tflite_weights import tflite_weight_stats
+from edgekit.recipe import Recipe
+
+KERAS_SUFFIXES = (".h5", ".keras")
+RANDOM_EVAL_SAMPLES = 128
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One measured model: the original or an optimized artifact."""
+
+    name: str
+    format: str
+    path: str
+    quantize: str
+    metrics: Metrics
+    file_bytes: int
+    gzip_bytes: int
+    params: int
+    weights: WeightStats | None = None  # totals over the weight tensors of the artifact
+    layers: tuple[WeightStats, ...] = ()  # per weight tensor, read from the artifact
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["metrics"] = self.metrics.to_dict()
+        out["weights"] = size_summary(list(self.layers)) if self.layers else None
+        out["layers"] = [s.to_dict() for s in self.layers]
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class OptimizeResult:
+    recipe: Recipe
+    optimized: OptimizedModel
+    keras_path: str
+    recipe_path: str
+    variants: tuple[Variant, ...]  # the original first, then the artifacts
+    evaluated_on: str
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def original(self) -> Variant:
+        return self.variants[0]
+
+    def to_dict(self) -> dict:
+        return {
+            "recipe": self.recipe.to_dict(),
+            "keras_model": self.keras_path,
+            "recipe_file": self.recipe_path,
+            "evaluated_on": self.evaluated_on,
+            "optimized": self.optimized.to_dict(),
+            "variants": [v.to_dict() for v in self.variants],
+            "notes": list(self.notes),
+        }
+
+
+def output_paths(output: str | os.PathLike) -> dict[str, Path]:
+    out = Path(output)
+    if out.suffix not in KERAS_SUFFIXES:
+        raise ModelLoadError(f"the output {out} must end in .h5 or .keras (the optimized Keras model); its .tflite goes beside it")
+    stem = out.with_suffix("")
+    return {"keras": out, "tflite": stem.with_suffix(".tflite"), "onnx": stem.with_suffix(".onnx"),
+            "recipe": Path(f"{stem}.recipe.yaml")}
+
+
+def optimize_model(
+    model: Any,
+    recipe: Recipe,
+    data: Any = None,
+    output: str | os.PathLike = "optimized.h5",
+    calibration: Any = None,
+    progress: Progress | None = None,
+    trust_model: bool = False,
+) -> OptimizeResult:
+    """Apply ``recipe`` to ``model`` (a path or a tf-keras model), write the Keras model, its artifacts and the
+    recipe next to ``output``, and measure the artifacts and the original model on ``data``'s held-out split.
+
+    ``data``: training data (see :mod:`edgekit.optimize.data`); without it only post-training quantization runs,
+    and the artifacts are compared with the original on seeded random inputs (fidelity only). ``calibration``
+    overrides the int8 calibration inputs (default: a sample of the training inputs)."""
+    from edgekit.keras_model import load_keras_model
+
+    progress = progress or Progress(False)
+    paths = output_paths(output)
+    source_name = Path(model).stem if isinstance(model, (str, os.PathLike)) else getattr(model, "name", "model")
+    if isinstance(model, (str, os.PathLike)):
+        with progress.task(f"loading {Path(model).name}"):
+            model = load_keras_model(model, trust_model=trust_model)
+    train = as_train_data(data)
+    notes: list[str] = []
+    if train is not None:
+        train = fit_to_model(train, model)
+    elif not recipe.needs_training:
+        notes.append("no training data: only post-training quantization ran, and accuracy is compared with the "
+                     "original on seeded random inputs (fidelity only); give --data for accuracy figures")
+    optimized = apply_recipe(model, recipe, train, progress)
+    notes += optimized.notes
+    if calibration is None and train is not None and optimized.needs_calibration:
+        calibration = train.calibration()
+
+    with progress.task("writing the Keras model"):
+        with atomic_path(paths["keras"]) as tmp, quiet_native():
+            optimized.model.save(str(tmp))
+    write_text_atomic(paths["recipe"], _recipe_text(recipe, source_name))
+    x_eval, y_eval, evaluated_on = _eval_inputs(model, train)
+    with quiet_native():
+        reference = model.predict(x_eval, verbose=0)
+    layer_names = [l.name for l in model.layers]
+    variants = [_measure_original(model, source_name, x_eval, y_eval, reference, layer_names, progress)]
+    for fmt in recipe.formats:
+        if fmt == "edgetpu":
+            notes.append("the edgetpu format is compiled by edgekit convert --to edgetpu; skipped here")
+            continue
+        variants.append(_convert_and_measure(optimized, recipe, fmt, paths[fmt], calibration, x_eval, y_eval, reference, layer_names, progress))
+    return OptimizeResult(recipe, optimized, str(paths["keras"]), str(paths["recipe"]), tuple(variants), evaluated_on, tuple(notes))
+
+
+def _recipe_text(recipe: Recipe, source: str) -> str:
+    from edgekit import __version__
+
+    versions = [f"edgekit {__version__}", f"python {platform.python_version()}"]
+    for module in ("tensorflow", "tf_keras", "tensorflow_model_optimization"):
+        try:
+            from importlib.metadata import version
+
+            versions.append(f"{module} {version(module.replace('_', '-'))}")
+        except Exception:
+            pass
+    header = f"# recipe that produced this variant of {source}; reproduce with: edgekit <command> MODEL --recipe THIS_FILE\n"
+    return header + "# " + ", ".join(versions) + "\n" + recipe.to_yaml()
+
+
+def _eval_inputs(model, train: TrainData | None):
+    if train is not None:
+        return train.x_val, train.y_val, f"{train.source} held-out split ({len(train.x_val)} samples)"
+    specs = [(t.name.split(":")[0], tuple(t.shape.as_list())) for t in model.inputs]
+    arrays = random_inputs(specs, count=RANDOM_EVAL_SAMPLES, seed=0)
+    return arrays[0] if len(arrays) == 1 else arrays, None, f"seeded random inputs ({RANDOM_EVAL_SAMPLES} samples, no labels)"
+
+
+def measure_artifact(path: str | os.PathLike, x: Any, labels: Any, reference: Any) -> Metrics:
+    """Metrics of a ``.tflite``/``.onnx`` run through ``edgekit.runtime`` (float32 in and out)."""
+    from edgekit import runtime
+
+    with runtime.load(path) as loaded:
+        outputs = loaded.predict(x)
+    return evaluate_outputs(outputs, labels, reference)
+
+
+def _variant(name: str, artifact, x, labels, reference, layer_names) -> Variant:
+    metrics = measure_artifact(artifact.path, x, labels, reference)
+    layers = tuple(tflite_weight_stats(artifact.path, layer_names)) if artifact.format == "tflite" else ()
+    return Variant(name, artifact.format, artifact.path, artifact.quantize, metrics, artifact.file_bytes,
+                   artifact.gzip_bytes, artifact.params, None, layers)
+
+
+def _measure_original(model, name, x, labels, reference, layer_names, progress) -> Variant:
+    from edgekit.convert import to_tflite
+
+    with tempfile.TemporaryDirectory(prefix="edgekit-original-") as tmp, progress.task("converting the original (float32)"):
+        artifact = to_tflite(model, Path(tmp) / f"{name}.tflite", quantize="none")
+        variant = _variant("original", artifact, x, labels, reference, layer_names)
+    return replace(variant, path=f"{name} as float32 .tflite (not kept)")
+
+
+def _convert_and_measure(optimized: OptimizedModel, recipe: Recipe, fmt: str, path: Path, calibration, x, labels, reference, layer_names, progress) -> Variant:
+    from edgekit.convert import to_onnx, to_tflite
+
+    with progress.task(f"converting to {fmt}" + (f" ({recipe.quantize.mode})" if fmt == "tflite" else "")):
+        if fmt == "tflite":
+            artifact = to_tflite(optimized.model, path, quantize=recipe.quantize.mode,
+                                 calibration=calibration if recipe.quantize.mode in ("int8", "int16x8") else None,
+                                 io_dtype=recipe.quantize.io_dtype)
+        else:
+            artifact = to_onnx(optimized.model, path)
+    return _variant(recipe.name, artifact, x, labels, reference, layer_names)
