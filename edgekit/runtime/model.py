@@ -97,13 +97,15 @@ class Model:
         with self._lock:
             if self._closed:
                 raise EdgekitError(f"model {self.path.name} was closed; load it again")
-            engine = self._engine
-            if (self._fast and type(x) is np.ndarray and x.dtype == self._in_dtypes[0]
-                    and x.shape == self._shapes[0]):
-                outs = engine.run((x,))  # the common case: nothing to convert
-            else:
-                arrays = self._prepare(x)
-                outs = self._run(arrays)
+            try:
+                if (self._fast and type(x) is np.ndarray and x.dtype == self._in_dtypes[0]
+                        and x.shape == self._shapes[0]):
+                    outs = self._engine.run((x,))  # the common case: nothing to convert
+                else:
+                    outs = self._run(self._prepare(x))
+            except (RuntimeError, ValueError) as exc:  # the native runtime failed while running the model
+                text = " ".join(str(exc).split()) or type(exc).__name__
+                raise EdgekitError(f"{self.backend} failed running {self.path.name}: {text[:300]}") from None
         return self._finish(outs, raw)
 
     __call__ = predict
