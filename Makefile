@@ -17,7 +17,7 @@ $(STAMP): $(PY) setup.cfg pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m edgekit.cli demo
+	$(PY) -m edgekit optimize samples/digits/model.h5 --data samples/digits/data.npz -o demo-out
 
 test: $(STAMP)
 	$(PY) -m pytest -q

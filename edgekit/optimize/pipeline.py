@@ -1,0 +1,329 @@
+"""``edgekit optimize``: one model in, a ranked set of deployable variants, results.json and report.html out.
+
+The data path, once per variant: recipe → optimized Keras model → converted artifact(s) → measurements (accuracy
+through ``edgekit.runtime`` on held-out data, size, MACs, latency and energy through ``edgekit.device_bench``) →
+``variants/NAME/result.json``. Then: ranking → ``best.*`` → ``results.json`` → ``report.html``.
+
+A variant's ``result.json`` is written last and atomically, so it marks the variant done: a re-run with the same
+output folder reuses finished variants (same recipe) unless ``force``; an interrupted variant simply runs again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import time
+import warnings
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from edgekit import __version__
+from edgekit._fs import atomic_path, write_text_atomic
+from edgekit.errors import DataError, EdgekitError
+from edgekit.optimize.ranking import Candidate, Constraints, rank
+from edgekit.recipe import Recipe, dump_recipes, preset
+
+TARGETS = ("cpu", "gpu", "edgetpu")
+SUFFIX = {"tflite": ".tflite", "onnx": ".onnx", "edgetpu": ".tflite"}
+EVAL_RANDOM_SAMPLES = 256
+
+
+@dataclass(frozen=True)
+class Settings:
+    target: str = "cpu"
+    device_profile: str | None = None
+    constraints: Constraints = Constraints()
+    threads: int = 1
+    bench_seconds: float = 0.5  # timed-run budget per artifact (after warm-up)
+    force: bool = False
+
+    def __post_init__(self):
+        if self.target not in TARGETS:
+            raise EdgekitError(f"unknown target {self.target!r}; choose one of {', '.join(TARGETS)}")
+
+
+def default_recipes(target: str) -> tuple[Recipe, ...]:
+    return preset("edgetpu" if target == "edgetpu" else "default")
+
+
+def for_target(recipes: Sequence[Recipe], target: str) -> tuple[list[Recipe], list[dict]]:
+    """The Edge TPU runs fully-int8 models only: keep int8 recipes (as uint8-I/O edgetpu artifacts), skip the rest."""
+    if target != "edgetpu":
+        return list(recipes), []
+    kept, skipped = [], []
+    for r in recipes:
+        if r.quantize.mode == "int8":
+            kept.append(replace(r, quantize=replace(r.quantize, io_dtype="uint8"), formats=("edgetpu",)))
+        else:
+            skipped.append(_not_run(r, "skipped", f"the Edge TPU runs fully-int8 models only; this variant is {r.quantize.mode}"))
+    return kept, skipped
+
+
+def _not_run(recipe: Recipe, status: str, reason: str) -> dict:
+    return {"name": recipe.name, "recipe": recipe.to_dict(), "status": status, "reason": reason, "artifacts": []}
+
+
+class _Steps:
+    """Progress for the whole run: which variant, which step, elapsed and an estimate of what remains."""
+
+    def __init__(self, total: int, report: Callable[[str], None] | None):
+        self.total, self.report, self.start, self.done = total, report, time.monotonic(), 0
+
+    def __call__(self, index: int, name: str, step: str) -> None:
+        if self.report is None:
+            return
+        elapsed = time.monotonic() - self.start
+        left = f", ~{elapsed / self.done * (self.total - self.done):.0f} s left" if self.done else ""
+        self.report(f"[{index + 1}/{self.total}] {name}: {step} ({elapsed:.0f} s elapsed{left})")
+
+
+def optimize(
+    model: str | os.PathLike,
+    outdir: str | os.PathLike,
+    data: Any = None,
+    recipes: Sequence[Recipe] | None = None,
+    settings: Settings = Settings(),
+    trust_model: bool = False,
+    trust_code: bool = False,
+    val_split: float | None = None,
+    on_step: Callable[[str], None] | None = None,
+    progress: Any = None,
+) -> dict:
+    """Run every recipe on ``model``, measure each artifact, rank them, write results.json and report.html.
+
+    Returns the results (the content of results.json).
+    """
+    from edgekit.keras_model import load_keras_model
+    from edgekit.optimize.data import as_train_data, fit_to_model, load_train_data
+
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    original = load_keras_model(model, trust_model=trust_model)
+    train = None
+    if data is not None:
+        train = load_train_data(data, val_split=val_split, trust_code=trust_code) if isinstance(data, (str, os.PathLike)) else as_train_data(data)
+        train = fit_to_model(train, original)
+    recipes, not_run = for_target(list(recipes) if recipes else default_recipes(settings.target), settings.target)
+    if not recipes:
+        raise EdgekitError(f"no recipe can run for target {settings.target}: {'; '.join(v['reason'] for v in not_run)}")
+    write_text_atomic(out / "recipes.yaml", dump_recipes(recipes))
+
+    eval_x, eval_y, eval_label = _eval_set(original, train)
+    reference = _keras_outputs(original, eval_x)
+    from edgekit.optimize.metrics import evaluate_outputs
+
+    original_metrics = evaluate_outputs(reference, eval_y, reference=reference)
+    steps = _Steps(len(recipes), on_step)
+    variants: list[dict] = []
+    for index, recipe in enumerate(recipes):
+        variants.append(_run_variant(index, recipe, original, train, eval_x, eval_y, reference, out, settings, steps, progress))
+        steps.done += 1
+    variants += not_run
+    results = _results(model, original, train, eval_label, len(eval_x), original_metrics, variants, settings, recipes)
+    _rank_and_publish(results, out)
+    return results
+
+
+def _eval_set(original, train) -> tuple[np.ndarray, np.ndarray | None, str]:
+    if train is not None:
+        return train.x_val, train.y_val, f"held-out data ({train.describe()})"
+    from edgekit.data import random_inputs
+
+    specs = [(t.name.split(":")[0], tuple(None if d is None else int(d) for d in t.shape)) for t in original.inputs]
+    if len(specs) != 1:
+        raise DataError("without --data, edgekit optimize can measure single-input models only; give --data")
+    (x,) = random_inputs(specs, count=EVAL_RANDOM_SAMPLES, seed=0)
+    return x, None, f"seeded random inputs ({EVAL_RANDOM_SAMPLES}), fidelity to the original only: no --data given"
+
+
+def _keras_outputs(model, x: np.ndarray) -> np.ndarray:
+    out = model.predict(x, batch_size=256, verbose=0)
+    return out[0] if isinstance(out, list) else out
+
+
+def _run_variant(index, recipe: Recipe, original, train, eval_x, eval_y, reference, out: Path, settings: Settings, steps, progress) -> dict:
+    vdir = out / "variants" / recipe.name
+    done = vdir / "result.json"
+    if done.is_file() and not settings.force:
+        previous = json.loads(done.read_text())
+        if previous.get("recipe") == recipe.to_dict() and previous.get("settings") == _variant_settings(settings):
+            steps(index, recipe.name, "reused (finished in an earlier run; --force to redo)")
+            previous["reused"] = True
+            return previous
+    if recipe.needs_training and train is None:
+        return _not_run(recipe, "skipped", "needs training data for fine-tuning (--data)")
+    if recipe.needs_calibration and train is None:
+        return _not_run(recipe, "skipped", f"{recipe.quantize.mode} post-training quantization needs calibration data (--data)")
+    try:
+        return _measure_variant(index, recipe, original, train, eval_x, eval_y, reference, vdir, settings, steps, progress)
+    except EdgekitError as exc:
+        steps(index, recipe.name, f"failed: {exc}")
+        return _not_run(recipe, "failed", str(exc))
+
+
+def _variant_settings(settings: Settings) -> dict:
+    return {"threads": settings.threads, "device_profile": settings.device_profile, "target": settings.target}
+
+
+def _measure_variant(index, recipe, original, train, eval_x, eval_y, reference, vdir: Path, settings, steps, progress) -> dict:
+    from edgekit.convert import to_edgetpu, to_onnx, to_tflite
+
+    vdir.mkdir(parents=True, exist_ok=True)
+    optimized = None
+    model = original
+    if recipe.needs_training:
+        steps(index, recipe.name, "fine-tuning (" + ", ".join(s for s in ("prune" if recipe.prune else "", "cluster" if recipe.cluster else "", "QAT" if recipe.quantize.aware else "") if s) + ")")
+        from edgekit.optimize.apply import apply_recipe
+
+        optimized = apply_recipe(original, recipe, train, progress=progress)
+        model = optimized.model
+        if not optimized.quantization_aware:  # a QAT model's wrappers do not save to .h5 portably; its artifact is what ships
+            with atomic_path(vdir / "model.h5") as tmp, warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # tf-keras calls .h5 "legacy"; it is the format the user gave
+                model.save(tmp)
+    calibration = train.calibration() if train is not None else None
+    artifacts = []
+    for fmt in recipe.formats:
+        steps(index, recipe.name, f"converting to {fmt}")
+        path = vdir / f"{recipe.name}{SUFFIX[fmt]}"
+        if fmt == "onnx":
+            artifact = to_onnx(model, path, eval_data=eval_x)
+        elif fmt == "edgetpu":
+            artifact = to_edgetpu(model, path, calibration=calibration, eval_data=eval_x)
+        else:
+            artifact = to_tflite(model, path, quantize=recipe.quantize.mode, calibration=calibration,
+                                 io_dtype=recipe.quantize.io_dtype, eval_data=eval_x)
+        steps(index, recipe.name, f"measuring {fmt} (accuracy, size, latency, energy)")
+        artifacts.append(_measure_artifact(artifact, eval_x, eval_y, reference, settings))
+    result = {
+        "name": recipe.name,
+        "recipe": recipe.to_dict(),
+        "settings": _variant_settings(settings),
+        "status": "done",
+        "optimized": optimized.to_dict() if optimized is not None else None,
+        "artifacts": artifacts,
+    }
+    write_text_atomic(vdir / "result.json", json.dumps(result, indent=2, default=_json_default))
+    return json.loads(json.dumps(result, default=_json_default))
+
+
+def _measure_artifact(artifact, eval_x, eval_y, reference, settings: Settings) -> dict:
+    from edgekit import runtime
+    from edgekit.device_bench import bench
+    from edgekit.optimize.metrics import evaluate_outputs
+
+    with runtime.load(artifact.path, threads=settings.threads) as model:
+        outputs = model.predict(eval_x)
+    metrics = evaluate_outputs(outputs, eval_y, reference=reference)
+    measured = bench(artifact.path, threads=settings.threads, min_time=settings.bench_seconds, device_profile=settings.device_profile)
+    record = artifact.to_dict()
+    record.pop("params", None)
+    record.update(_bench_figures(measured))
+    record["metrics"] = metrics.to_dict()
+    return record
+
+
+def _bench_figures(result: Any) -> dict:
+    """The figures of a device_bench result that the variant table, the ranking and the report use."""
+    data = asdict(result)
+    latency = data["latency"]
+    return {
+        "params": data["stats"]["params"],
+        "macs": data["stats"]["macs"],
+        "bytes_by_dtype": data["stats"]["bytes_by_dtype"],
+        "latency_ms": {k: latency[k] for k in ("mean", "std", "min", "p50", "p90", "p99", "max") if k in latency} | {"runs": latency.get("runs")},
+        "load_ms": data.get("load_ms"),
+        "peak_rss_bytes": (data.get("memory") or {}).get("peak_rss_bytes"),
+        "energy": data.get("energy", []),
+        "accelerator": data.get("accelerator"),
+        "conditions": data.get("conditions"),
+    }
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("tensorflow", "tf-keras", "tensorflow-model-optimization", "tf2onnx", "ai-edge-litert", "onnxruntime", "numpy"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def _results(model_path, original, train, eval_label, samples, original_metrics, variants, settings: Settings, recipes) -> dict:
+    conditions = next((a.get("conditions") for v in variants for a in v.get("artifacts", []) if a.get("conditions")), None)
+    for v in variants:
+        for a in v.get("artifacts", []):
+            a.pop("conditions", None)
+    return {
+        "edgekit_version": __version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "model": {"path": str(model_path), "name": original.name, "params": int(original.count_params())},
+        "settings": {
+            "target": settings.target,
+            "device_profile": settings.device_profile,
+            "threads": settings.threads,
+            "bench_seconds": settings.bench_seconds,
+            "constraints": asdict(settings.constraints),
+            "data": train.describe() if train is not None else None,
+        },
+        "versions": _versions(),
+        "conditions": conditions or {},
+        "eval": {"what": eval_label, "samples": samples},
+        "original": {"metrics": original_metrics.to_dict()},
+        "variants": variants,
+    }
+
+
+def candidates(results: dict) -> list[Candidate]:
+    out = []
+    for v in results["variants"]:
+        for a in v.get("artifacts", []):
+            m = a.get("metrics") or {}
+            out.append(Candidate(
+                name=f"{v['name']}/{a['format']}",
+                accuracy=m.get("top1"),
+                agreement=m.get("agreement") if m.get("agreement") is not None else m.get("cosine"),
+                file_bytes=a["file_bytes"],
+                gzip_bytes=a["gzip_bytes"],
+                latency_ms=(a.get("latency_ms") or {}).get("p50"),
+            ))
+    return out
+
+
+def _rank_and_publish(results: dict, out: Path) -> None:
+    from edgekit.optimize.report import render
+
+    found = candidates(results)
+    constraints = Constraints(**results["settings"]["constraints"])
+    baseline = next((c.name for c in found if c.name.startswith("fp32/")), None)
+    ranking = rank(found, results["original"]["metrics"].get("top1"), constraints, baseline=baseline)
+    results["ranking"] = asdict(ranking)
+    results["best_path"] = None
+    if ranking.recommended:
+        variant, fmt = ranking.recommended.split("/")
+        art = next(a for v in results["variants"] if v["name"] == variant for a in v["artifacts"] if a["format"] == fmt)
+        best = out / ("best" + Path(art["path"]).suffix)
+        with atomic_path(best) as tmp:
+            shutil.copyfile(art["path"], tmp)
+        results["best_path"] = str(best)
+    write_text_atomic(out / "results.json", json.dumps(results, indent=2, default=_json_default))
+    write_text_atomic(out / "report.html", render(results))
