@@ -264,3 +264,56 @@ def bench(models, accelerator, threads, batch, runs, min_time, warmup, device_pr
         if diff is not None:
             click.echo("")
             click.echo(op_diff_report(diff))
+
+
+@cli.command()
+@click.argument("model", type=click.Path())
+@click.option("--data", metavar="DATA", help="Training + held-out data: .npz (x_train/y_train/x_val/y_val), an image folder, or module:function (--trust-code).")
+@click.option("--val-split", type=float, help="Held-out fraction when DATA has only x/y.")
+@click.option("--recipe", "recipe_file", type=click.Path(), help="Recipe YAML (one recipe or 'variants: [...]'); default: the built-in set for the target.")
+@click.option("--target", type=click.Choice(["cpu", "gpu", "edgetpu"]), default="cpu", show_default=True)
+@click.option("--device-profile", help="Device whose active power turns latency into energy (see edgekit bench --list-profiles).")
+@click.option("--max-accuracy-drop", type=float, default=1.0, show_default=True, help="Top-1 points below the original a variant may lose.")
+@click.option("--max-size", help="Largest artifact file, e.g. 2MB.")
+@click.option("--max-latency", help="Slowest median latency on this machine, e.g. 20ms.")
+@click.option("--threads", type=int, default=1, show_default=True, help="Threads for the latency measurements.")
+@click.option("-o", "--outdir", type=click.Path(), default="edgekit-out", show_default=True)
+@click.option("--force", is_flag=True, help="Redo variants finished in an earlier run with the same OUTDIR.")
+@click.option("--trust-model", is_flag=True, help="Allow Lambda layers and custom objects (runs code from the model).")
+@click.option("--trust-code", is_flag=True, help="Allow --data module:function (runs your code).")
+@click.option("--json", "as_json", is_flag=True, help="Print results.json to stdout; no progress output.")
+def optimize(model, data, val_split, recipe_file, target, device_profile, max_accuracy_drop, max_size, max_latency,
+             threads, outdir, force, trust_model, trust_code, as_json):
+    """Try optimization variants of MODEL, measure each shipped artifact, rank them and recommend one.
+
+    Writes OUTDIR/results.json, OUTDIR/report.html, OUTDIR/best.* and every artifact under OUTDIR/variants/.
+
+    \b
+    edgekit optimize model.h5 --data data.npz
+    edgekit optimize model.h5 --data data.npz --max-size 200KB --max-latency 5ms --device-profile rpi4
+    edgekit optimize model.h5 --data images/ --target edgetpu -o out/
+    """
+    from pathlib import Path
+
+    from edgekit.optimize.pipeline import Settings
+    from edgekit.optimize.pipeline import optimize as run_optimize
+    from edgekit.optimize.progress import Progress
+    from edgekit.optimize.ranking import Constraints, parse_latency, parse_size
+    from edgekit.optimize.report import text_summary
+    from edgekit.recipe import load_recipes
+
+    settings = Settings(
+        target=target, device_profile=device_profile, threads=threads, force=force,
+        constraints=Constraints(max_accuracy_drop, parse_size(max_size), parse_latency(max_latency)),
+    )
+    recipes = load_recipes(recipe_file) if recipe_file else None
+    step = None if as_json else (lambda line: click.echo(line, err=True))
+    results = run_optimize(
+        model, outdir, data=data, recipes=recipes, settings=settings, trust_model=trust_model, trust_code=trust_code,
+        val_split=val_split, on_step=step, progress=Progress(not as_json),
+    )
+    if as_json:
+        emit_json(results)
+        return
+    click.echo(text_summary(results))
+    click.echo(f"\nreport: {Path(outdir) / 'report.html'}\nresults: {Path(outdir) / 'results.json'}")
