@@ -317,3 +317,171 @@ def optimize(model, data, val_split, recipe_file, target, device_profile, max_ac
         return
     click.echo(text_summary(results))
     click.echo(f"\nreport: {Path(outdir) / 'report.html'}\nresults: {Path(outdir) / 'results.json'}")
+
+
+# ---- prune / cluster / quantize (issue 5) ----------------------------------------------------------------
+def _technique_options(func):
+    """Options shared by prune, cluster and quantize: data, fine-tuning, output, recipe file."""
+    options = [
+        click.argument("model", type=click.Path(exists=True, dir_okay=True)),
+        click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+                     help="Optimized Keras model (.h5 or .keras); the .tflite, .onnx and .recipe.yaml go beside it. "
+                          "Default: ./MODEL-COMMAND.h5"),
+        click.option("--data", default=None, help="Training data: .npz (x_train/y_train/x_val/y_val, or x/y), a folder "
+                     "of class-named image folders, or module:function returning a tf.data.Dataset (--trust-code)."),
+        click.option("--val-split", type=float, default=None, help="Held-out share for data given as x/y or a folder (0.2)."),
+        click.option("--trust-code", is_flag=True, help="Allow --data module:function to run your code."),
+        click.option("--trust-model", is_flag=True, help="Load a model with Lambda or custom layers (runs its code)."),
+        click.option("--recipe", "recipe_file", type=click.Path(exists=True, dir_okay=False), default=None,
+                     help="Run this recipe YAML instead of the technique options (the .recipe.yaml of a run reproduces it)."),
+        click.option("--epochs", type=int, default=None, help="Fine-tuning epochs (default 2)."),
+        click.option("--batch-size", type=int, default=None, help="Fine-tuning batch size (default 32)."),
+        click.option("--learning-rate", type=float, default=None, help="Fine-tuning learning rate (default: the model's own, else 1e-3)."),
+        click.option("--loss", default=None, help="Keras loss name (default: the model's own, else from the labels)."),
+        click.option("--calibration", default=None, help="int8/16x8 calibration inputs (default: a sample of --data; 'random' for synthetic)."),
+        click.option("--onnx", is_flag=True, help="Also convert the optimized model to ONNX."),
+        click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (no progress bars)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _layer_options(func):
+    options = [
+        click.option("--include", multiple=True, help="Only these layers (name or type, e.g. Dense); repeatable."),
+        click.option("--exclude", multiple=True, help="Leave these layers alone (name or type); repeatable."),
+        click.option("--all-layers", is_flag=True, help="Also optimize the first and last layers (skipped by default)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+_RECIPE_OPTIONS = ("sparsity", "schedule", "structure", "clusters", "init", "preserve_sparsity", "mode", "io_dtype",
+                   "quantize", "include", "exclude", "all_layers", "epochs", "batch_size", "learning_rate", "loss", "onnx")
+
+
+def _run_technique(ctx: click.Context, command: str, build, kw: dict) -> None:
+    """Build the recipe (from options, or --recipe), run it, print the table or JSON."""
+    from pathlib import Path
+
+    from click.core import ParameterSource
+
+    from edgekit.recipe import Recipe, Train, load_recipes
+
+    if kw["recipe_file"]:
+        given = [f"--{n.replace('_', '-')}" for n in _RECIPE_OPTIONS
+                 if n in ctx.params and ctx.get_parameter_source(n) == ParameterSource.COMMANDLINE]
+        if given:
+            raise click.UsageError(f"--recipe sets the technique and training options; drop {', '.join(given)} or edit the recipe")
+        recipes = load_recipes(kw["recipe_file"])
+        if len(recipes) != 1:
+            raise click.UsageError(f"{kw['recipe_file']} holds {len(recipes)} recipes; give a file with one (edgekit optimize runs several)")
+        recipe = recipes[0]
+    else:
+        train = Train(**{k: kw[k] for k in ("epochs", "batch_size", "learning_rate", "loss") if kw[k] is not None})
+        recipe = build(train)
+        if kw["onnx"]:
+            recipe = recipe.replace(formats=("tflite", "onnx"))
+        recipe = Recipe.from_dict(recipe.to_dict())  # validate the combination once more, as a file would be
+    output = kw["output"] or f"{Path(kw['model']).stem}-{command}.h5"
+    from edgekit.optimize import Progress, as_train_data, optimize_model
+    from edgekit.optimize.table import format_result
+
+    data = as_train_data(kw["data"], kw["val_split"], kw["trust_code"])
+    result = optimize_model(kw["model"], recipe, data, output, calibration=kw["calibration"],
+                            progress=Progress(not kw["as_json"]), trust_model=kw["trust_model"])
+    if kw["as_json"]:
+        emit_json(result.to_dict())
+    else:
+        click.echo(format_result(result))
+
+
+def _select(kw: dict) -> dict:
+    return {"include": tuple(kw["include"]), "exclude": tuple(kw["exclude"]), "skip_first_last": not kw["all_layers"]}
+
+
+@cli.command()
+@_technique_options
+@_layer_options
+@click.option("--sparsity", type=float, default=None, help="Target share of zero weights, in (0, 1) (default 0.5).")
+@click.option("--schedule", type=click.Choice(["polynomial", "constant"]), default="polynomial", show_default=True,
+              help="Ramp sparsity up over fine-tuning, or apply it from the start.")
+@click.option("--structure", type=click.Choice(["unstructured", "2:4"]), default="unstructured", show_default=True,
+              help="2:4 = two zeros in every four weights (50%), for sparse kernels.")
+@click.option("--quantize", type=click.Choice(["none", "dynamic", "float16", "int8", "int16x8"]), default="none",
+              show_default=True, help="Post-training quantization of the .tflite.")
+@click.pass_context
+def prune(ctx, **kw):
+    """Magnitude-prune MODEL, fine-tune it on --data, and measure the cost.
+
+    \b
+    edgekit prune model.h5 --data data.npz --sparsity 0.8
+    edgekit prune model.h5 --data data.npz --structure 2:4 --quantize int8 -o out/pruned.h5
+    edgekit prune model.h5 --recipe out/pruned.recipe.yaml --data data.npz
+    """
+    from edgekit.recipe import Prune, Quantize, Recipe
+
+    def build(train):
+        spec = Prune(**({"sparsity": kw["sparsity"]} if kw["sparsity"] is not None else {}),
+                     schedule=kw["schedule"], structure=kw["structure"], **_select(kw))
+        return Recipe(f"pruned-{spec.structure.replace(':', 'of') if spec.structure == '2:4' else spec.sparsity}",
+                      prune=spec, quantize=Quantize(mode=kw["quantize"]), train=train)
+
+    _run_technique(ctx, "pruned", build, kw)
+
+
+@cli.command()
+@_technique_options
+@_layer_options
+@click.option("--clusters", type=int, default=16, show_default=True, help="Unique weight values per tensor (>= 2).")
+@click.option("--init", type=click.Choice(["kmeans++", "linear", "density", "random"]), default="kmeans++",
+              show_default=True, help="Centroid initialisation.")
+@click.option("--preserve-sparsity/--no-preserve-sparsity", default=True, show_default=True,
+              help="Keep the zeros of a pruned model zero.")
+@click.option("--quantize", type=click.Choice(["none", "dynamic", "float16", "int8", "int16x8"]), default="none",
+              show_default=True, help="Post-training quantization of the .tflite.")
+@click.pass_context
+def cluster(ctx, **kw):
+    """Cluster the weights of MODEL (N unique values per tensor), fine-tune on --data, and measure the cost.
+
+    \b
+    edgekit cluster model.h5 --data data.npz --clusters 16
+    edgekit cluster pruned.h5 --data data.npz --clusters 8 --init linear --quantize int8
+    """
+    from edgekit.recipe import Cluster, Quantize, Recipe
+
+    def build(train):
+        spec = Cluster(clusters=kw["clusters"], init=kw["init"], preserve_sparsity=kw["preserve_sparsity"], **_select(kw))
+        return Recipe(f"clustered-{spec.clusters}", cluster=spec, quantize=Quantize(mode=kw["quantize"]), train=train)
+
+    _run_technique(ctx, "clustered", build, kw)
+
+
+@cli.command()
+@_technique_options
+@click.option("--mode", type=click.Choice(["int8", "qat", "dynamic", "float16", "int16x8"]), default="int8",
+              show_default=True, help="Post-training mode, or qat: quantization-aware training (needs --data) then int8.")
+@click.option("--io-dtype", type=click.Choice(["float32", "int8", "uint8"]), default="float32", show_default=True,
+              help="Input/output type of an int8 model.")
+@click.pass_context
+def quantize(ctx, **kw):
+    """Quantize MODEL: post-training (dynamic, float16, int8, int16x8) or quantization-aware training (qat).
+
+    Layers tfmot cannot quantize-aware-train (e.g. a BatchNormalization after an activation) stay float during
+    QAT and are calibrated at conversion; the output lists them and why.
+
+    \b
+    edgekit quantize model.h5 --mode int8 --data data.npz
+    edgekit quantize model.h5 --mode qat --data data.npz --epochs 1
+    edgekit quantize model.h5 --mode dynamic        # no data needed
+    """
+    from edgekit.recipe import Quantize, Recipe
+
+    def build(train):
+        mode = "int8" if kw["mode"] == "qat" else kw["mode"]
+        name = "qat-int8" if kw["mode"] == "qat" else mode
+        return Recipe(name, quantize=Quantize(mode=mode, aware=kw["mode"] == "qat", io_dtype=kw["io_dtype"]), train=train)
+
+    _run_technique(ctx, "quantized", build, kw)

@@ -151,19 +151,18 @@ def bench_many(
     if kwargs.get("device_profile"):
         _energy.get_device_profile(kwargs["device_profile"], kwargs.get("device_profiles_path"))
     accelerator = kwargs.get("accelerator", "cpu")
-    _check_accelerator(accelerator)
+    for kind in sorted({"onnx" if str(p).lower().endswith(".onnx") else "tflite" for p in paths}):
+        _check_accelerator(accelerator, kind)
     return [bench(p, threads=t, batch=b, **kwargs) for p in paths for t in threads for b in batches]
 
 
-def _check_accelerator(name: str) -> None:
-    try:
-        from edgekit.runtime import available_accelerators
-    except ImportError:
-        return
-    available = available_accelerators()
-    names = list(available) if not isinstance(available, dict) else list(available)
-    if names and name not in names and not name.endswith(".so"):
-        raise AcceleratorError(f"accelerator {name!r} is not available here; available: {', '.join(names)}")
+def _check_accelerator(name: str, kind: str) -> None:
+    from edgekit.runtime import available_accelerators
+
+    names = list(available_accelerators(kind))
+    if names and name not in names:
+        raise AcceleratorError(f"accelerator {name!r} is not available here for {kind} models; available: "
+                               f"{', '.join(names)}")
 
 
 # ---- results files, comparison, CSV ---------------------------------------------------------------------

@@ -252,7 +252,7 @@ class RaplMeter:
     def start(self) -> None:
         self._start = self._read()
 
-    def stop(self) -> float:
+    def stop(self, window_s: float | None = None) -> float:
         """Joules since :meth:`start`, summed over packages."""
         total = 0
         for d, before, after in zip(self.domains, self._start, self._read()):
@@ -275,7 +275,8 @@ _SCALE = {"uJ": 1e-6, "µJ": 1e-6, "mJ": 1e-3, "J": 1.0, "uW": 1e-6, "µW": 1e-6
 
 class CommandMeter:
     """A user command that prints one reading: joules (a cumulative counter, read before and after the window)
-    or watts (instantaneous power, sampled while the window runs). The unit comes from the output
+    or watts (instantaneous power, sampled in a background thread while the window runs: each sample starts a
+    process, which costs the timed runs a little CPU). The unit comes from the output
     (``12.5 J``, ``3.1 W``, ``830 mW``) or from ``unit`` for a bare number."""
 
     name = "command"
@@ -330,8 +331,10 @@ class CommandMeter:
         self._thread = threading.Thread(target=self._sample, name="edgekit-energy", daemon=True)
         self._thread.start()
 
-    def stop(self) -> float:
-        elapsed = time.perf_counter() - self._t0
+    def stop(self, window_s: float | None = None) -> float:
+        """Joules over the window: counter difference, or mean sampled watts × ``window_s`` (the timed window
+        as the caller measured it; by default the time since :meth:`start`)."""
+        elapsed = window_s if window_s is not None else time.perf_counter() - self._t0
         if self.kind == "joules":
             return self._read()[1] - self._before
         self._stop.set()

@@ -303,6 +303,9 @@ def _tflite_stats(path: Path) -> ModelStats:
         raise ModelLoadError(
             f"{path} is not a TFLite flatbuffer (no 'TFL3' identifier); re-export it or check the file is complete"
         )
+    from edgekit.runtime import verify_tflite
+
+    verify_tflite(data, path.name)  # bounds-checks the whole flatbuffer: truncated / corrupt files fail here
     try:
         model = schema.Model.GetRootAs(data, 0)
         type_names = {k: v.lower() for k, v in _enum_names(schema.TensorType).items()}

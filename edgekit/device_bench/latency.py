@@ -191,7 +191,7 @@ def measure(
             window_s = time.perf_counter() - window0
             if meter is not None:
                 try:
-                    energy_j = meter.stop()
+                    energy_j = meter.stop(window_s)
                 except EdgekitError as exc:
                     energy_error = str(exc)
         finally:

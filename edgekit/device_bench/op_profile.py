@@ -321,7 +321,8 @@ def _profile_onnx(path: Path, threads: int | None, min_time_s: float) -> OpProfi
     return OpProfile(path=str(path), method="ONNX Runtime profiler (in-graph kernel times)", threads=threads,
                      accelerator="cpu", ops=ops, total_ms=sum(o.ms for o in ops),
                      whole_model_ms=statistics.median(whole), partitions=None, nodes=len(per_node),
-                     notes=("kernel times from onnxruntime's profiler, averaged over the runs",))
+                     notes=("kernel times from onnxruntime's profiler, averaged over the runs; op types are those of "
+                            "the graph as ONNX Runtime optimized it (fused ops such as FusedConv, FusedMatMul)",))
 
 
 _ORT_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int8)": "int8",
