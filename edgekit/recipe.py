@@ -63,6 +63,8 @@ class Prune:
         object.__setattr__(self, "sparsity", float(self.sparsity))
         _choice("prune.schedule", self.schedule, PRUNE_SCHEDULES)
         _choice("prune.structure", self.structure, PRUNE_STRUCTURES)
+        if self.structure == "2:4" and self.sparsity != 0.5:
+            raise RecipeError(f"prune.structure 2:4 zeroes two weights in every four, i.e. sparsity 0.5; got sparsity {self.sparsity}")
         object.__setattr__(self, "include", _names(self.include, "prune.include"))
         object.__setattr__(self, "exclude", _names(self.exclude, "prune.exclude"))
 
