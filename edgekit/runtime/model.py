@@ -118,6 +118,8 @@ class Model:
         return dict(zip(self._out_names, outs))
 
     def _run(self, arrays: list) -> list:
+        if not arrays:  # a model without inputs
+            return self._engine.run(arrays)
         batch = arrays[0].shape[0] if arrays[0].ndim else None
         shapes = [a.shape for a in arrays]
         if shapes == self._shapes:
@@ -251,7 +253,8 @@ def _kind(path: Path, data: bytes) -> str:
 
 
 def load(path: str | os.PathLike, accelerator: str = "cpu", threads: int | None = None, fallback: str | None = None,
-         delegate: str | None = None, signature: str | None = None, delegate_options: dict | None = None) -> Model:
+         delegate: str | None = None, signature: str | None = None, delegate_options: dict | None = None,
+         isolate: bool = True) -> Model:
     """Load a ``.tflite`` or ``.onnx`` model for inference.
 
     accelerator: ``cpu`` (default), ``gpu``, ``npu``, ``edgetpu`` for TFLite; ``cpu``, ``gpu``, ``npu`` or an
@@ -262,7 +265,10 @@ def load(path: str | os.PathLike, accelerator: str = "cpu", threads: int | None 
     ``delegate_options``. signature: the TFLite signature to run (default ``serving_default``, else the first).
 
     The file is checked before any native code reads it: missing, empty, truncated or corrupt files, the wrong
-    extension for the content, and flatbuffers that fail verification raise ModelLoadError.
+    extension for the content, and flatbuffers that fail verification raise ModelLoadError. With ``isolate``
+    (default), the first load of a ``.tflite``'s bytes in this process is also tried in a helper process, so
+    well-formed but absurd content that makes TFLite abort raises ModelLoadError instead of killing the app
+    (one helper process per app, a few ms per new model; ``isolate=False`` skips it).
     """
     path = Path(path)
     if threads is not None and (not isinstance(threads, int) or threads < 1):
@@ -275,6 +281,10 @@ def load(path: str | os.PathLike, accelerator: str = "cpu", threads: int | None 
     data = _read(path)
     kind = _kind(path, data)
     summary = verify_tflite(data, path.name) if kind == "tflite" else None
+    if summary is not None and isolate:
+        from edgekit.runtime._isolate import check_in_child
+
+        check_in_child(data, path.name)
     module = engine_module(kind)
     try:
         engine = module.open_engine(data, path.name, summary, accelerator, threads, delegate, delegate_options,

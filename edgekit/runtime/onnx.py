@@ -9,12 +9,14 @@ each provider took, so ``fully_delegated`` is None except on ``cpu``, where the 
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 from typing import Sequence
 
 import numpy as np
 
-from edgekit._log import quiet_native, verbose
+from edgekit._log import logger, quiet_native, verbose
 from edgekit.errors import AcceleratorError, DependencyError, ModelLoadError
 from edgekit.runtime.specs import TensorSpec
 
@@ -77,12 +79,15 @@ class OnnxEngine:
             options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 0 if verbose() else 3
+        printed = io.StringIO()  # onnxruntime print()s provider fallbacks on stdout: keep them off the app's
         try:
-            with quiet_native():
+            with quiet_native(), contextlib.redirect_stdout(printed):
                 self._session = ort.InferenceSession(data, sess_options=options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own exception classes (Fail, InvalidGraph, ...)
             raise ModelLoadError(f"ONNX Runtime could not load {name}: "
                                  f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        if printed.getvalue().strip():
+            logger.debug("onnxruntime: %s", printed.getvalue().strip())
         used = self._session.get_providers()
         if chosen not in used:
             raise AcceleratorError(f"ONNX Runtime did not register {chosen} for {name}; it runs on {', '.join(used)}")
@@ -105,7 +110,10 @@ class OnnxEngine:
         self._shapes = [tuple(s) for s in shapes]  # ONNX Runtime takes any shape the graph allows, per call
 
     def run(self, arrays: Sequence) -> list:
-        return self._session.run(self._out_names, dict(zip(self._in_names, arrays)))
+        try:
+            return self._session.run(self._out_names, dict(zip(self._in_names, arrays)))
+        except Exception as exc:  # onnxruntime's own exception classes (Fail, InvalidArgument, ...)
+            raise RuntimeError(str(exc)) from None
 
     def clone(self) -> "OnnxEngine":
         return OnnxEngine(self._data, self._name, **self._options)

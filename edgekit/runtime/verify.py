@@ -26,6 +26,8 @@ _MAX_FLATBUFFER = 2**31 - 1
 # TFLite TensorType -> bits per element (STRING, RESOURCE, VARIANT have no fixed size: None).
 _TYPE_BITS = {0: 32, 1: 16, 2: 32, 3: 8, 4: 64, 5: None, 6: 8, 7: 16, 8: 64, 9: 8, 10: 64, 11: 128, 12: 64,
               13: None, 14: None, 15: 32, 16: 16, 17: 4, 18: 16, 19: 2}
+# Integer TensorType -> the range its zero points must lie in (INT8, UINT8, INT16, INT4).
+_ZERO_POINT_RANGE = {9: (-128, 127), 3: (0, 255), 7: (-32768, 32767), 17: (-8, 7)}
 _u8 = struct.Struct("<B").unpack_from
 _u16 = struct.Struct("<H").unpack_from
 _i32 = struct.Struct("<i").unpack_from
@@ -108,6 +110,10 @@ class _Walker:
         self._need(start, n + 1, what)
         if self.buf[start + n] != 0:
             raise _Invalid(f"{what} at byte {pos} is not NUL-terminated")
+        try:  # runtimes hand names to Python as str
+            bytes(self.buf[start:start + n]).decode("utf-8")
+        except UnicodeDecodeError:
+            raise _Invalid(f"{what} at byte {pos} is not UTF-8 text") from None
 
     def table(self, pos: int, name: str, depth: int) -> None:
         if depth > _MAX_DEPTH:
@@ -280,6 +286,11 @@ def _semantic(buf: bytes, root: int) -> TFLiteSummary:
                 qdim = r.scalar(q, 16, "<i")
                 if zps and len(zps) != len(scales):
                     raise _Invalid(f"subgraph {s} tensor {t} has {len(scales)} scales but {len(zps)} zero points")
+                if any(not (sc >= 0.0 and sc < float("inf")) for sc in scales):  # also catches NaN
+                    raise _Invalid(f"subgraph {s} tensor {t} has a negative or non-finite quantization scale")
+                low, high = _ZERO_POINT_RANGE.get(ttype, (None, None))
+                if low is not None and any(not low <= z <= high for z in zps):
+                    raise _Invalid(f"subgraph {s} tensor {t} has a zero point outside [{low}, {high}]")
                 if len(scales) > 1 and not 0 <= qdim < max(len(shape), 1):
                     raise _Invalid(f"subgraph {s} tensor {t} quantizes along axis {qdim} of a rank-{len(shape)} "
                                    f"tensor")
