@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.edgekit-installed
 
-.PHONY: demo test install clean
+.PHONY: demo test install browser clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,14 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m edgekit optimize samples/digits/model.h5 --data samples/digits/data.npz -o demo-out
 
-test: $(STAMP)
+# The report test renders report.html in headless Chromium; install it (Debian packages) when missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
+	  echo "chromium could not be installed: the report rendering test will be skipped"
+
+test: $(STAMP) browser
 	$(PY) -m pytest -q
 
 clean:

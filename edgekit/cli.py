@@ -299,7 +299,7 @@ def optimize(model, data, val_split, recipe_file, target, device_profile, max_ac
     from edgekit.optimize.pipeline import optimize as run_optimize
     from edgekit.optimize.progress import Progress
     from edgekit.optimize.ranking import Constraints, parse_latency, parse_size
-    from edgekit.optimize.report import text_summary
+    from edgekit.optimize.pipeline_report import text_summary
     from edgekit.recipe import load_recipes
 
     settings = Settings(

@@ -126,8 +126,7 @@ def optimize(
         steps.done += 1
     variants += not_run
     results = _results(model, original, train, eval_label, len(eval_x), original_metrics, variants, settings, recipes)
-    _rank_and_publish(results, out)
-    return results
+    return _rank_and_publish(results, out)
 
 
 def _eval_set(original, train) -> tuple[np.ndarray, np.ndarray | None, str]:
@@ -309,8 +308,10 @@ def candidates(results: dict) -> list[Candidate]:
     return out
 
 
-def _rank_and_publish(results: dict, out: Path) -> None:
-    from edgekit.optimize.report import render
+def _rank_and_publish(results: dict, out: Path) -> dict:
+    """Rank, copy the recommendation to ``best.*``, write results.json and report.html; return the results as
+    written (plain JSON types)."""
+    from edgekit.optimize.pipeline_report import render
 
     found = candidates(results)
     constraints = Constraints(**results["settings"]["constraints"])
@@ -325,5 +326,8 @@ def _rank_and_publish(results: dict, out: Path) -> None:
         with atomic_path(best) as tmp:
             shutil.copyfile(art["path"], tmp)
         results["best_path"] = str(best)
-    write_text_atomic(out / "results.json", json.dumps(results, indent=2, default=_json_default))
+    text = json.dumps(results, indent=2, default=_json_default)
+    results = json.loads(text)
+    write_text_atomic(out / "results.json", text)
     write_text_atomic(out / "report.html", render(results))
+    return results

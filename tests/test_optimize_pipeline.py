@@ -1,0 +1,117 @@
+"""`edgekit optimize` end to end on the digits sample, with a small recipe set to keep the suite fast."""
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from edgekit.cli import cli
+from edgekit.optimize.pipeline import Settings, optimize
+from edgekit.optimize.ranking import Constraints
+from edgekit.recipe import Prune, Quantize, Recipe, Train
+
+RECIPES = (
+    Recipe("fp32", formats=("tflite", "onnx")),
+    Recipe("int8", quantize=Quantize("int8")),
+    Recipe("pruned-int8", prune=Prune(0.8), quantize=Quantize("int8"), train=Train(epochs=3)),
+)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, digits_model_path, digits_data_path):
+    out = tmp_path_factory.mktemp("optimize")
+    steps = []
+    results = optimize(digits_model_path, out, data=digits_data_path, recipes=RECIPES, settings=Settings(bench_seconds=0.2), on_step=steps.append)
+    return out, results, steps
+
+
+def test_every_variant_is_measured_on_its_artifact(run):
+    out, results, steps = run
+    rows = {f"{v['name']}/{a['format']}": a for v in results["variants"] for a in v["artifacts"]}
+    assert set(rows) == {"fp32/tflite", "fp32/onnx", "int8/tflite", "pruned-int8/tflite"}
+    original = results["original"]["metrics"]["top1"]
+    assert original > 0.97
+    for name, a in rows.items():
+        assert Path(a["path"]).is_file() and a["file_bytes"] == Path(a["path"]).stat().st_size
+        assert a["metrics"]["samples"] == 360 and a["macs"] > 1_000_000 and a["latency_ms"]["p50"] > 0
+        assert any(e["method"] == "op-count" and e["value"] > 0 for e in a["energy"])
+    assert rows["int8/tflite"]["metrics"]["top1"] >= original - 0.01  # int8 within 1 point of float
+    assert rows["pruned-int8/tflite"]["gzip_bytes"] < 0.5 * rows["int8/tflite"]["gzip_bytes"]
+    assert rows["fp32/onnx"]["metrics"]["agreement"] == 1.0
+    pruned = next(v for v in results["variants"] if v["name"] == "pruned-int8")
+    assert pruned["optimized"]["steps"] == ["prune"]
+    assert any(step.startswith("[3/3] pruned-int8: fine-tuning") for step in steps)
+
+
+def test_recommendation_is_copied_and_explained(run):
+    out, results, _ = run
+    ranking = results["ranking"]
+    sizes = {f"{v['name']}/{a['format']}": a["gzip_bytes"] for v in results["variants"] for a in v["artifacts"]}
+    feasible = [v["name"] for v in ranking["verdicts"] if v["meets"]]
+    assert ranking["recommended"] == min(feasible, key=sizes.get)  # the smallest to ship within 1 pt of the original
+    assert "smaller than fp32/tflite" in ranking["reason"]
+    variant = ranking["recommended"].split("/")[0]
+    best = Path(results["best_path"])
+    assert best == out / "best.tflite" and best.read_bytes() == (out / f"variants/{variant}/{variant}.tflite").read_bytes()
+    on_disk = json.loads((out / "results.json").read_text())
+    assert on_disk["ranking"] == ranking and on_disk["versions"]["tensorflow"] and on_disk["conditions"]
+    assert "variants:" in (out / "recipes.yaml").read_text()
+
+
+def test_without_data_only_post_training_variants_run(tmp_path, digits_model_path):
+    results = optimize(digits_model_path, tmp_path, recipes=(RECIPES[0], RECIPES[2], Recipe("f16", quantize=Quantize("float16"))),
+                       settings=Settings(bench_seconds=0.1))
+    status = {v["name"]: (v["status"], v.get("reason", "")) for v in results["variants"]}
+    assert status["pruned-int8"] == ("skipped", "needs training data for fine-tuning (--data)")
+    assert status["fp32"][0] == status["f16"][0] == "done"
+    assert results["original"]["metrics"]["task"] == "fidelity"
+    assert (tmp_path / "report.html").is_file() and results["ranking"]["recommended"]
+
+
+def test_edgetpu_target_keeps_fully_int8_variants(tmp_path, digits_model_path, digits_data_path):
+    results = optimize(digits_model_path, tmp_path, data=digits_data_path, recipes=RECIPES[:2], settings=Settings(target="edgetpu", bench_seconds=0.1))
+    status = {v["name"]: v["status"] for v in results["variants"]}
+    assert status == {"int8": "done", "fp32": "skipped"}
+    (art,) = next(v for v in results["variants"] if v["name"] == "int8")["artifacts"]
+    assert art["format"] == "edgetpu" and art["io_dtype"] == "uint8" and art["edgetpu"]["first_cpu_op"] is None
+
+
+def test_cli_bad_inputs_are_one_line(tmp_path, digits_model_path):
+    runner = CliRunner()
+    r = runner.invoke(cli, ["optimize", str(digits_model_path), "--max-size", "2 parsecs", "-o", str(tmp_path)])
+    assert r.exit_code == 1 and r.stderr.strip() == "error: size '2 parsecs' is not understood; write e.g. 2MB, 512KB or a number of bytes"
+    r = runner.invoke(cli, ["optimize", str(tmp_path / "none.h5"), "-o", str(tmp_path)])
+    assert r.exit_code == 1 and "does not exist" in r.stderr
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs chromium (make test installs it when missing)")
+def test_report_renders_in_a_browser(run, tmp_path):
+    out, results, _ = run
+    page = (out / "report.html").resolve()
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    assert "<table id=\"variants\">" in dom and dom.count("<tr class=") == 4
+    assert dom.count('<svg class="plot"') == 4 and dom.count('class="point"') >= 8
+    assert f"Ship {results['ranking']['recommended']}" in dom
+    shot = out / "report.png"
+    subprocess.run([CHROMIUM, *flags, "--window-size=1300,1500", f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=120)
+    assert shot.stat().st_size > 20_000  # a real rendering, kept next to the report for review
+
+
+# Runs last in this module: it re-ranks the shared output folder under other constraints.
+def test_rerun_reuses_finished_variants_and_reranks(run, digits_model_path, digits_data_path):
+    out, first, _ = run
+    steps = []
+    again = optimize(digits_model_path, out, data=digits_data_path, recipes=RECIPES,
+                     settings=Settings(bench_seconds=0.2, constraints=Constraints(max_accuracy_drop=0.0, max_size=1000)), on_step=steps.append)
+    assert all("reused" in s for s in steps) and len(steps) == 3
+    assert again["ranking"]["recommended"] is None
+    assert again["ranking"]["reason"].startswith("no variant meets every constraint; closest:")
+    assert "No recommendation" in (out / "report.html").read_text()
