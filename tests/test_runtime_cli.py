@@ -1,0 +1,118 @@
+"""`edgekit run`: outputs, top-k, JSON, images, and one-line errors."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edgekit.cli import cli
+
+
+@pytest.fixture()
+def sample_npy(tmp_path, digits_data):
+    path = tmp_path / "x.npy"
+    np.save(path, digits_data["x_val"][:3])
+    return path, digits_data["y_val"][:3]
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def test_run_prints_top_k(runtime_models, sample_npy):
+    path, labels = sample_npy
+    result = invoke("run", runtime_models.int8, "--input", path, "--top-k", "2")
+    assert result.exit_code == 0, result.output
+    assert "ai_edge_litert on cpu (delegated: partly)" in result.output
+    assert "probs: float32[3, 10]" in result.output
+    rows = [line for line in result.output.splitlines() if line.startswith("  [")]
+    assert len(rows) == 3
+    assert [int(r.split("]")[1].split(":")[0]) for r in rows] == labels.tolist()
+
+
+def test_run_json_matches_the_python_api(runtime_models, sample_npy):
+    from edgekit.runtime import load
+
+    path, _ = sample_npy
+    result = invoke("run", runtime_models.onnx, "-i", path, "--json", "--threads", "1")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["backend"] == "onnxruntime" and report["accelerator"] == "cpu" and report["threads"] == 1
+    (out,) = report["outputs"]
+    assert out["name"] == "probs" and out["shape"] == [3, 10] and len(out["top_k"]) == 3
+    with load(runtime_models.onnx) as model:
+        expected = model.predict(np.load(path))
+    np.testing.assert_allclose(np.array(out["values"]), expected, rtol=1e-6)
+
+
+def test_run_single_sample_without_batch_axis(runtime_models, tmp_path, digits_data):
+    one = tmp_path / "one.npy"
+    np.save(one, digits_data["x_val"][0])
+    result = invoke("run", runtime_models.fp32, "-i", one, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["input_shape"] == [1, 8, 8, 1]
+
+
+def test_run_image(runtime_models, tmp_path, digits_data):
+    Image = pytest.importorskip("PIL.Image")
+    x = digits_data["x_val"][0, :, :, 0]
+    png = tmp_path / "digit.png"
+    Image.fromarray(np.round(x * 255).astype("uint8")).save(png)
+    result = invoke("run", runtime_models.fp32, "-i", png, "--top-k", "1", "--json")
+    assert result.exit_code == 0, result.output
+    top = json.loads(result.output)["outputs"][0]["top_k"][0][0]
+    assert top[0] == int(digits_data["y_val"][0])
+
+
+def test_run_npz_by_name_for_multi_input(runtime_models, tmp_path):
+    data = tmp_path / "ab.npz"
+    np.savez(data, a=np.ones((2, 4), "float32"), b=np.zeros((2, 3), "float32"))
+    result = invoke("run", runtime_models.multi, "-i", data, "--json")
+    assert result.exit_code == 0, result.output
+    assert [o["name"] for o in json.loads(result.output)["outputs"]] == ["zeta", "alpha"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--accelerator", "edgetpu"], "error: the edgetpu delegate library libedgetpu.so.1 cannot be loaded here"),
+    (["--accelerator", "gpu", "--delegate", "/nonexistent/libgpu_delegate.so"],
+     "error: the gpu delegate library /nonexistent/libgpu_delegate.so does not exist; available here: cpu"),
+    (["--accelerator", "warp"], "error: unknown accelerator 'warp' for a .tflite model"),
+])
+def test_run_accelerator_errors_are_one_line(runtime_models, sample_npy, args, message):
+    from edgekit.runtime import available_accelerators
+
+    if args[1] in available_accelerators("tflite"):
+        pytest.skip(f"this machine has {args[1]}")
+    result = invoke("run", runtime_models.fp32, "-i", sample_npy[0], *args)
+    assert result.exit_code == 1
+    assert message in result.output and "Traceback" not in result.output
+    assert result.output.count("\n") == 1
+
+
+def test_run_fallback_cpu(runtime_models, sample_npy):
+    result = invoke("run", runtime_models.fp32, "-i", sample_npy[0], "--accelerator", "edgetpu", "--fallback-cpu",
+                    "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output[result.output.index("{"):])["accelerator"] == "cpu"
+
+
+def test_run_bad_files(runtime_models, tmp_path, sample_npy):
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(b"\x00" * 100)
+    result = invoke("run", bad, "-i", sample_npy[0])
+    assert result.exit_code == 1 and "error: bad.tflite is not a TFLite model" in result.output
+    wrong = tmp_path / "wrong.npy"
+    np.save(wrong, np.zeros((2, 5), "float32"))
+    result = invoke("run", runtime_models.fp32, "-i", wrong)
+    assert result.exit_code == 1
+    assert "expected rank 4: image: float32[batch, 8, 8, 1]" in result.output
+    pickled = tmp_path / "obj.npy"
+    np.save(pickled, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    result = invoke("run", runtime_models.fp32, "-i", pickled)
+    assert result.exit_code == 1 and "pickles" in result.output
+
+
+def test_run_help_has_an_example():
+    result = invoke("run", "--help")
+    assert result.exit_code == 0 and "edgekit run digits.tflite --input sample.npy" in result.output
