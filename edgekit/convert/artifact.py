@@ -69,11 +69,22 @@ def write_verified(
     with atomic_path(output) as tmp:
         write(tmp)
         with runtime.load(tmp) as model:
-            result = model.predict(inputs.arrays if len(inputs.arrays) > 1 else inputs.arrays[0])
+            result = model.predict(_feed(model, source, inputs.arrays))
         candidate = parity_mod.artifact_outputs(result, source.output_names)
         measured = parity_mod.compare(reference, candidate, inputs.label, tolerance)
         parity_mod.check(measured, what)
     return measured
+
+
+def _feed(model: Any, source: Source, arrays: list[np.ndarray]) -> Any:
+    """The inputs by name when the artifact's input names are the source's (a converter may order a signature's
+    inputs by name, not as the Keras model does), else by position."""
+    if len(arrays) == 1:
+        return arrays[0]
+    names = [name for name, _ in source.input_specs]
+    if {spec.name for spec in model.inputs} == set(names):
+        return dict(zip(names, arrays))
+    return arrays
 
 
 def make_artifact(output: str | os.PathLike, source: Source, **fields_: Any) -> Artifact:

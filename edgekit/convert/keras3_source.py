@@ -36,10 +36,18 @@ class Keras3Source:
         self.name = name or model.name
         self.input_specs = [(t.name, tuple(None if d is None else int(d) for d in t.shape)) for t in model.inputs]
         self._input_dtypes = [str(t.dtype) for t in model.inputs]
-        self.output_names = list(model.output_names)
+        self.output_names = _output_names(model)
         self.params = int(model.count_params())
         self.trackable = tf_.Module()
         self.trackable.keras_variables = [v.value for v in model.variables]
+        recurrent = [layer.name for layer in _all_layers(model) if isinstance(layer, _keras().layers.RNN)]
+        # Keras 3 RNNs trace to TensorList ops the TFLite converter cannot lower without a static batch (TF 2.21;
+        # Keras' own model.export() fails the same way). tf-keras RNNs convert to fused TFLite ops instead.
+        self.tflite_batch = 1 if recurrent else None
+        self.tflite_batch_note = (
+            f"static batch 1: Keras 3 recurrent layers ({', '.join(recurrent)}) convert to TFLite only with a fixed "
+            "batch; edgekit.runtime runs larger batches one sample at a time" if recurrent else ""
+        )
 
     def _call(self, inputs: Sequence[Any]):
         out = self.keras_model(list(inputs) if len(inputs) > 1 else inputs[0], training=False)
@@ -71,6 +79,29 @@ class Keras3Source:
             return {n: o for n, o in zip(names, outs)}
 
         return serve
+
+
+def _keras():
+    from edgekit._tf import keras3
+
+    return keras3()
+
+
+def _all_layers(model: Any) -> list[Any]:
+    out = []
+    for layer in getattr(model, "layers", []):
+        out.append(layer)
+        if hasattr(layer, "layers"):
+            out.extend(_all_layers(layer))
+    return out
+
+
+def _output_names(model: Any) -> list[str]:
+    """The names of the layers producing the outputs (Keras 3 ``Sequential`` has no ``output_names``)."""
+    names = getattr(model, "output_names", None)
+    if names:
+        return list(names)
+    return [t._keras_history.operation.name for t in model.outputs]
 
 
 class SavedModelSource:

@@ -58,11 +58,36 @@ def onnx_model(source: Source, opset: int = DEFAULT_OPSET, batch: int | None = N
     function = source.tf_function(batch=batch)
     try:
         with quiet_native():
-            proto, _ = tf2onnx.convert.from_function(function, input_signature=function.input_signature, opset=opset)
+            proto, _ = _from_function(tf2onnx, function, opset)
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ConversionError(f"tf2onnx failed on {source.name} (opset {opset}): {first[:300]}") from None
     return proto
+
+
+def _from_function(tf2onnx, function, opset: int):
+    """``tf2onnx.convert.from_function``, except that only the function's own arguments become ONNX inputs.
+
+    tf2onnx 1.17 takes every captured tensor that is not a variable (e.g. the mean/variance of a Normalization layer
+    built with fixed values, in tf-keras and Keras 3 alike) for a model input; those are frozen into the graph here.
+    Follows from_function's body, which is why it uses tf2onnx's module-level helpers.
+    """
+    from edgekit._tf import tf
+
+    tf_ = tf()
+    concrete = function.get_concrete_function()
+    if all(t.dtype == tf_.resource for t in concrete.captured_inputs):
+        return tf2onnx.convert.from_function(function, input_signature=function.input_signature, opset=opset)
+    own = len(function.input_signature)
+    input_names = [t.name for t in concrete.inputs[:own]]
+    output_names = [t.name for t in concrete.outputs if t.dtype != tf_.resource]
+    renames = tf2onnx.convert.tensor_names_from_structed(concrete, input_names, output_names)
+    with tf_.device("/cpu:0"):
+        frozen = tf2onnx.tf_loader.from_function(concrete, input_names, output_names)
+        return tf2onnx.convert._convert_common(
+            frozen, name=concrete.name, continue_on_error=True, opset=opset, input_names=input_names,
+            output_names=output_names, tensors_to_rename=renames,
+        )
 
 
 def _simplified(proto):

@@ -43,6 +43,9 @@ def _convert(source: Source, output, quant: Quantize, calibration: Any, eval_dat
     aware = bool(getattr(source, "is_quantization_aware", False))
     samples, calibration_label = _calibration(source, quant.mode, calibration, aware)
     notes: list[str] = []
+    if batch is None and getattr(source, "tflite_batch", None):  # e.g. Keras 3 recurrent layers: see Keras3Source
+        batch = source.tflite_batch
+        notes.append(source.tflite_batch_note)
     if calibration_label.startswith("synthetic"):
         notes.append("calibrated on synthetic random data: integer ranges may not fit real inputs")
 
