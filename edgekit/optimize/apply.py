@@ -10,7 +10,7 @@ from typing import Any
 
 from edgekit.errors import DataError
 from edgekit.optimize.data import TrainData, as_train_data, fit_to_model
-from edgekit.optimize.layers import fresh_copy
+from edgekit.optimize.layers import check_wrappable
 from edgekit.optimize.progress import Progress
 from edgekit.optimize.result import OptimizedModel, layer_reports
 from edgekit.optimize.techniques import cluster, prune, quantize_aware
@@ -24,6 +24,8 @@ def apply_recipe(model, recipe: Recipe, data: TrainData | str | None = None, pro
     post-training quantizes returns a copy of ``model`` unchanged (``steps`` is empty).
     """
     progress = progress or Progress(False)
+    if recipe.needs_training:
+        check_wrappable(model)
     if recipe.needs_training and data is None:
         needs = [what for what, on in (("prune", recipe.prune), ("cluster", recipe.cluster), ("QAT", recipe.quantize.aware)) if on]
         raise DataError(
@@ -67,7 +69,7 @@ def apply_recipe(model, recipe: Recipe, data: TrainData | str | None = None, pro
         steps.append("qat")
         training += result.training
     if not steps:
-        current = fresh_copy(model)
+        current = model  # nothing to wrap: conversion reads the caller's model and changes nothing
         messages.append("no fine-tuning technique in this recipe: the model is unchanged; quantization happens at conversion")
     layers = layer_reports(current, pruned=pruned, clustered=clustered, quantized=quantized, notes=notes)
     return OptimizedModel(current, recipe, layers, tuple(steps), float_layers, tuple(training), tuple(messages))

@@ -24,6 +24,7 @@ from edgekit.optimize.layers import (
     QAT_FLOAT_REASONS,
     OptimizeError,
     _first_line,
+    check_wrappable,
     fresh_copy,
     select_layers,
 )
@@ -39,6 +40,7 @@ POLYNOMIAL_RAMP = 0.7
 
 
 def _need_data(data: Any, what: str, model) -> TrainData:
+    check_wrappable(model)
     if data is None:
         raise DataError(f"{what} fine-tunes the model and needs training data (--data); without it only post-training quantization runs")
     return fit_to_model(as_train_data(data), model)

@@ -1,4 +1,8 @@
-"""Fine-tuning: the user's data, the model's own compile settings when it has them, edgekit's defaults otherwise."""
+"""Fine-tuning: the user's data, the model's own compile settings when it has them, edgekit's defaults otherwise.
+
+Learning rate: the recipe's, else a tenth of the model's own optimizer's (fine-tuning a trained model), else 1e-4.
+Training is seeded (``SEED``) so that a recipe reproduces its result.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,9 @@ from edgekit.optimize.data import TrainData
 from edgekit.optimize.progress import Progress
 from edgekit.recipe import RecipeError, Train
 
-DEFAULT_LEARNING_RATE = 1e-3
+DEFAULT_LEARNING_RATE = 1e-4  # fine-tuning a trained model: small steps
+FINE_TUNE_FACTOR = 0.1  # the model's own optimizer is reused at a tenth of its learning rate
+SEED = 0  # fine-tuning is seeded, so a recipe reproduces its result
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,8 @@ def _optimizer(keras, original, train: Train):
         config = dict(existing.get_config())
         if train.learning_rate is not None:
             config["learning_rate"] = float(train.learning_rate)
+        elif isinstance(config.get("learning_rate"), (int, float)):
+            config["learning_rate"] = float(config["learning_rate"]) * FINE_TUNE_FACTOR
         try:
             optimizer = type(existing).from_config(config)
             lr = config.get("learning_rate")
@@ -86,6 +94,7 @@ def _optimizer(keras, original, train: Train):
 
 def fit(model, data: TrainData, train: Train, settings: TrainSettings, progress: Progress, what: str, callbacks=()) -> None:
     total = settings.epochs * settings.steps_per_epoch
+    tf_keras().utils.set_random_seed(SEED)
     with progress.task(f"{what}: fine-tuning {settings.epochs} epoch(s)", total=total) as advance:
         try:
             with quiet_native():

@@ -1,0 +1,169 @@
+"""Prune, cluster and QAT on the digits sample, judged on the shipped .tflite (real effects, few epochs)."""
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from edgekit.cli import cli
+from edgekit.errors import DataError
+from edgekit.optimize import OptimizeError, TrainData, apply_recipe, optimize_model, prune, quantize_aware, tflite_weight_stats
+from edgekit.recipe import Cluster, Prune, Quantize, Recipe, RecipeError, Train
+
+pytestmark = pytest.mark.slow
+FAST = Train(epochs=1, batch_size=64)
+
+
+@pytest.fixture(scope="module")
+def data(digits_data):
+    return TrainData(digits_data["x_train"], digits_data["y_train"], digits_data["x_val"], digits_data["y_val"], source="digits")
+
+
+@pytest.fixture(scope="module")
+def pruned(tmp_path_factory, digits_keras, data):
+    """Pruned to 80 % and converted to int8: one run shared by the pruning tests."""
+    before = [w.copy() for w in digits_keras.get_weights()]
+    recipe = Recipe("pruned", prune=Prune(sparsity=0.8), quantize=Quantize(mode="int8"), train=Train(epochs=2))
+    result = optimize_model(digits_keras, recipe, data, tmp_path_factory.mktemp("pruned") / "pruned.h5")
+    return result, before
+
+
+def test_pruning_reaches_sparsity_and_shrinks_gzip(pruned, digits_keras):
+    result, before = pruned
+    layers = {l.name: l for l in result.optimized.layers}
+    assert not layers["conv1"].pruned and not layers["probs"].pruned  # first/last skipped by default
+    assert layers["conv1"].note.startswith("first/last")
+    for name in ("conv2", "fc1"):
+        assert layers[name].pruned and layers[name].sparsity == pytest.approx(0.8, abs=0.01)
+    shipped = {s.layer: s for s in result.variants[1].layers}
+    assert shipped["fc1"].dtype == "int8" and shipped["fc1"].sparsity == pytest.approx(0.8, abs=0.01)
+    assert result.variants[1].gzip_bytes < result.original.gzip_bytes / 5  # int8 (4x) and 80 % zeros
+    assert result.variants[1].metrics.top1 >= result.original.metrics.top1 - 0.02
+    assert all(np.array_equal(a, b) for a, b in zip(before, digits_keras.get_weights()))  # caller's model untouched
+
+
+def test_pruned_outputs_and_recipe_round_trip(pruned):
+    result, _ = pruned
+    text = open(result.recipe_path).read()
+    assert Recipe.from_yaml(text) == result.recipe and "tensorflow 2." in text
+    from edgekit.keras_model import load_keras_model
+
+    reloaded = load_keras_model(result.keras_path)
+    kernel = reloaded.get_layer("fc1").kernel.numpy()
+    assert np.mean(kernel == 0) == pytest.approx(0.8, abs=0.01)  # stripped: a plain Dense, sparsity kept
+
+
+def test_clustering_leaves_at_most_n_values_per_kernel(tmp_path, digits_keras, data):
+    recipe = Recipe("clustered", cluster=Cluster(clusters=8, init="linear"), train=FAST)
+    result = optimize_model(digits_keras, recipe, data, tmp_path / "clustered.h5")
+    clustered = [l for l in result.optimized.layers if l.clustered]
+    assert {l.name for l in clustered} == {"conv2", "fc1"}
+    assert all(l.unique <= 8 for l in clustered)
+    shipped = {s.layer: s for s in result.variants[1].layers}  # float32 .tflite: the values ship as they are
+    assert shipped["fc1"].unique <= 8 and shipped["conv2"].unique <= 8 and shipped["probs"].unique > 8
+    assert result.variants[1].gzip_bytes < result.original.gzip_bytes / 3
+    assert result.variants[1].metrics.top1 >= result.original.metrics.top1 - 0.03
+
+
+def test_qat_works_despite_the_batchnorm_pattern_and_int8_stays_within_a_point(tmp_path, digits_model_path, digits_data_path):
+    out = tmp_path / "qat.h5"
+    res = CliRunner().invoke(cli, ["quantize", str(digits_model_path), "--mode", "qat", "--data", str(digits_data_path),
+                                   "--epochs", "1", "-o", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    result = json.loads(res.output)
+    assert set(result["optimized"]["float_layers"]) == {"bn2"}
+    assert "BatchNormalization" in result["optimized"]["float_layers"]["bn2"]
+    original, shipped = result["variants"]
+    assert shipped["quantize"] == "int8" and {l["dtype"] for l in shipped["layers"]} == {"int8"}
+    assert shipped["metrics"]["top1"] >= original["metrics"]["top1"] - 0.01
+    assert out.with_suffix(".tflite").stat().st_size < original["file_bytes"] / 3
+
+
+def test_prune_cluster_qat_keeps_sparsity_and_clusters_in_int8_weights(tmp_path, digits_keras, data):
+    recipe = Recipe("pcqat", prune=Prune(sparsity=0.75, schedule="constant"), cluster=Cluster(clusters=16),
+                    quantize=Quantize(mode="int8", aware=True), train=FAST)
+    result = optimize_model(digits_keras, recipe, data, tmp_path / "pcqat.h5")
+    assert result.optimized.steps == ("prune", "cluster", "qat")
+    shipped = {s.layer: s for s in result.variants[1].layers}
+    for name in ("conv2", "fc1"):
+        assert shipped[name].dtype == "int8"
+        assert shipped[name].sparsity >= 0.74  # zeros survived clustering and QAT (per-layer quantizers)
+        assert shipped[name].unique_per_channel <= 16
+    assert result.variants[1].metrics.top1 >= result.original.metrics.top1 - 0.02
+
+
+def test_two_of_four_structured_sparsity(digits_keras, data):
+    result = prune(digits_keras, Prune(structure="2:4"), data, FAST)
+    kernel = result.model.get_layer("fc1").kernel.numpy()  # (in, out): groups of 4 along the input axis
+    groups = np.moveaxis(kernel, 0, -1).reshape(-1, 4)
+    assert np.all(np.sum(groups == 0, axis=1) >= 2)
+    with pytest.raises(RecipeError, match="sparsity 0.5"):
+        Prune(sparsity=0.8, structure="2:4")
+
+
+def test_quantize_aware_lists_float_layers(digits_keras, data):
+    result = quantize_aware(digits_keras, data, Train(epochs=1, batch_size=128))
+    assert result.float_layers.keys() == {"bn2"} and result.needs_calibration
+    assert all(l.quantized for l in result.layers)  # every kernel layer is fake-quantized
+
+
+# ---- bad input ---------------------------------------------------------------------------------------------
+def test_bad_data_is_one_clear_error(digits_keras, data):
+    wrong_shape = TrainData(data.x_train[:, :6, :6], data.y_train, data.x_val[:, :6, :6], data.y_val)
+    with pytest.raises(DataError, match=r"expects shape \(N, 8, 8, 1\); got \(\d+, 6, 6, 1\)"):
+        prune(digits_keras, Prune(), wrong_shape, FAST)
+    wrong_labels = TrainData(data.x_train, data.y_train + 3, data.x_val, data.y_val)
+    with pytest.raises(DataError, match=r"labels range 3\.\.12 but the model outputs 10 classes"):
+        prune(digits_keras, Prune(), wrong_labels, FAST)
+    with pytest.raises(DataError, match="needs training data"):
+        apply_recipe(digits_keras, Recipe("p", prune=Prune()))
+
+
+def test_bad_layer_selection_and_subclassed_models(digits_keras, data):
+    with pytest.raises(OptimizeError, match="'fc9' matches no layer"):
+        prune(digits_keras, Prune(include=("fc9",)), data, FAST)
+    with pytest.raises(OptimizeError, match="cannot prune layer 'bn1'.*no weights"):
+        prune(digits_keras, Prune(include=("bn1",)), data, FAST)
+    from edgekit._tf import tf_keras
+
+    keras = tf_keras()
+
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = keras.layers.Dense(10)
+
+        def call(self, x):
+            return self.dense(keras.layers.Flatten()(x))
+
+    net = Net()
+    net(np.zeros((1, 8, 8, 1), np.float32))
+    with pytest.raises(OptimizeError, match="subclassed model"):
+        prune(net, Prune(), data, FAST)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["prune", "--sparsity", "1.5"], "prune.sparsity must be strictly between 0 and 1; got 1.5"),
+    (["cluster", "--clusters", "1"], "cluster.clusters must be an integer of at least 2; got 1"),
+    (["prune", "--include", "nope"], "'nope' matches no layer"),
+])
+def test_cli_bad_values(tmp_path, digits_model_path, digits_data_path, args, message):
+    out = tmp_path / "x.h5"
+    res = CliRunner().invoke(cli, [args[0], str(digits_model_path), "--data", str(digits_data_path), "-o", str(out), *args[1:]])
+    assert res.exit_code == 1 and message in res.output and "Traceback" not in res.output
+    assert not out.exists()
+
+
+def test_cli_recipe_conflicts_and_no_data(tmp_path, digits_model_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(Recipe("p", prune=Prune()).to_yaml())
+    res = CliRunner().invoke(cli, ["prune", str(digits_model_path), "--recipe", str(recipe), "--sparsity", "0.7"])
+    assert res.exit_code == 2 and "drop --sparsity" in res.output
+    res = CliRunner().invoke(cli, ["prune", str(digits_model_path), "--recipe", str(recipe), "-o", str(tmp_path / "p.h5")])
+    assert res.exit_code == 1 and "needs training data (--data)" in res.output
+    res = CliRunner().invoke(cli, ["quantize", str(digits_model_path), "--mode", "dynamic", "-o", str(tmp_path / "d.h5")])
+    assert res.exit_code == 0, res.output
+    assert "only post-training quantization ran" in res.output and "SNR dB" in res.output
+    assert yaml.safe_load((tmp_path / "d.recipe.yaml").read_text())["quantize"]["mode"] == "dynamic"
