@@ -416,10 +416,12 @@ def _copy_weights(bridge: _Bridge) -> None:
         targets = dst.weights
         if len(values) == len(targets) and all(tuple(v.shape) == tuple(t.shape) for v, t in zip(values, targets)):
             dst.set_weights(values)
+            _finalize(dst)
             continue
         by_name = {_weight_key(w): v for w, v in zip(src.weights, values)}
         try:
             dst.set_weights([by_name[_weight_key(t)] for t in targets])
+            _finalize(dst)
         except (KeyError, ValueError):
             raise BridgeError(
                 f"{src.name} ({type(src).__name__}): its weights "
@@ -427,6 +429,14 @@ def _copy_weights(bridge: _Bridge) -> None:
                 f"{[f'{_weight_key(w)}{tuple(w.shape)}' for w in targets]}",
                 (f"{src.name} ({type(src).__name__}): weights do not map",),
             ) from None
+
+
+def _finalize(layer: Any) -> None:
+    """Preprocessing layers (Keras 3 Normalization) compute what they use from their weights in finalize_state();
+    set_weights alone would leave them computing with the old values."""
+    finalize = getattr(layer, "finalize_state", None)
+    if callable(finalize) and type(layer).__name__ in ("Normalization",):
+        finalize()
 
 
 def _weight_key(weight: Any) -> str:
