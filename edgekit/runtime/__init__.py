@@ -13,10 +13,9 @@ parallel.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from edgekit.runtime.specs import TensorSpec
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:  # pragma: no cover
     from edgekit.runtime.model import Model, available_accelerators, load
     from edgekit.runtime.verify import TFLiteSummary, verify_tflite

@@ -48,7 +48,7 @@ class Model:
         self._in_dtypes = [np.dtype(s.dtype) for s in self.inputs]
         self._loop_batch = all(s.rank and s.shape[0] == 1 for s in self.inputs)
         self._shapes = list(engine.shapes())
-        self._fast = self._single_in and not self.inputs[0].quantized  # exact dtype+shape: straight to the engine
+        self._fast = self._single_in  # an array of the stored dtype and allocated shape: straight to the engine
         self._dequant_out = [s.quantized for s in self.outputs]
         self._any_dequant = any(self._dequant_out)
         self._closed = False
