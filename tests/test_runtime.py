@@ -365,3 +365,20 @@ def test_runtime_never_imports_tensorflow(runtime_models, tmp_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "LIGHT [] HEAVY []" in result.stdout
+
+
+@pytest.mark.slow
+def test_falls_back_to_tf_lite_when_litert_is_missing(runtime_models):
+    """With neither ai_edge_litert nor tflite_runtime importable, the same API runs on TensorFlow's tf.lite."""
+    script = textwrap.dedent(f"""
+        import sys
+        for name in ("ai_edge_litert", "ai_edge_litert.interpreter", "tflite_runtime", "tflite_runtime.interpreter"):
+            sys.modules[name] = None  # makes `import name` fail
+        import numpy as np
+        from edgekit.runtime import load
+        with load({str(runtime_models.int8)!r}, isolate=False) as model:
+            print("BACKEND", model.backend, model.predict(np.zeros((2, 8, 8, 1), "float32")).shape)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "BACKEND tf.lite (2, 10)" in result.stdout
