@@ -430,3 +430,11 @@ def test_device_bench_never_imports_tensorflow(runtime_models):
                           timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "ok 3" in done.stdout
+
+
+def test_cli_profile_ops_two_models_prints_the_diff(runtime_models, digits_dynamic):
+    res = CliRunner().invoke(cli, ["bench", str(runtime_models.fp32), str(digits_dynamic), "--profile-ops",
+                                   "--runs", "5", "--warmup", "0"])
+    assert res.exit_code == 0, res.output
+    assert "per-op profile of digits_fp32.tflite" in res.output and "in XNNPACK" in res.output
+    assert "op diff: A = digits_fp32.tflite, B = digits_dynamic.tflite" in res.output and "why:" in res.output
