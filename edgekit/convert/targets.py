@@ -55,3 +55,17 @@ def convert(
         model, output, quantize=quantize, calibration=calibration,
         io_dtype=io_dtype or ("int8" if quantize == "int8" else "float32"), eval_data=eval_data, trust_model=trust_model,
     )
+
+
+def convert_for_recipe(model: Any, recipe, fmt: str, output: str | os.PathLike, calibration: Any = None, eval_data: Any = None) -> Artifact:
+    """The artifact ``recipe`` asks for in format ``fmt`` (one of ``recipe.formats``): its quantization for TFLite,
+    float32 for ONNX, full int8 with uint8 I/O for the Edge TPU. Calibration data is used only where needed."""
+    if fmt == "onnx":
+        return to_onnx(model, output, eval_data=eval_data)
+    if fmt == "edgetpu":
+        return to_edgetpu(model, output, calibration=calibration, eval_data=eval_data)
+    if fmt != "tflite":
+        raise EdgekitError(f"unknown format {fmt!r}; choose one of {', '.join(TARGETS)}")
+    quant = recipe.quantize
+    return to_tflite(model, output, quantize=quant.mode, calibration=calibration if quant.mode in ("int8", "int16x8") else None,
+                     io_dtype=quant.io_dtype, eval_data=eval_data)

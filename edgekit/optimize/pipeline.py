@@ -171,7 +171,7 @@ def _variant_settings(settings: Settings) -> dict:
 
 
 def _measure_variant(index, recipe, original, train, eval_x, eval_y, reference, vdir: Path, settings, steps, progress) -> dict:
-    from edgekit.convert import to_edgetpu, to_onnx, to_tflite
+    from edgekit.convert import convert_for_recipe
 
     vdir.mkdir(parents=True, exist_ok=True)
     optimized = None
@@ -190,14 +190,7 @@ def _measure_variant(index, recipe, original, train, eval_x, eval_y, reference, 
     artifacts = []
     for fmt in recipe.formats:
         steps(index, recipe.name, f"converting to {fmt}")
-        path = vdir / f"{recipe.name}{SUFFIX[fmt]}"
-        if fmt == "onnx":
-            artifact = to_onnx(model, path, eval_data=eval_x)
-        elif fmt == "edgetpu":
-            artifact = to_edgetpu(model, path, calibration=calibration, eval_data=eval_x)
-        else:
-            artifact = to_tflite(model, path, quantize=recipe.quantize.mode, calibration=calibration,
-                                 io_dtype=recipe.quantize.io_dtype, eval_data=eval_x)
+        artifact = convert_for_recipe(model, recipe, fmt, vdir / f"{recipe.name}{SUFFIX[fmt]}", calibration=calibration, eval_data=eval_x)
         steps(index, recipe.name, f"measuring {fmt} (accuracy, size, latency, energy)")
         artifacts.append(_measure_artifact(artifact, eval_x, eval_y, reference, settings))
     result = {
@@ -213,16 +206,12 @@ def _measure_variant(index, recipe, original, train, eval_x, eval_y, reference, 
 
 
 def _measure_artifact(artifact, eval_x, eval_y, reference, settings: Settings) -> dict:
-    from edgekit import runtime
     from edgekit.device_bench import bench
-    from edgekit.optimize.metrics import evaluate_outputs
+    from edgekit.optimize.run import measure_artifact
 
-    with runtime.load(artifact.path, threads=settings.threads) as model:
-        outputs = model.predict(eval_x)
-    metrics = evaluate_outputs(outputs, eval_y, reference=reference)
+    metrics = measure_artifact(artifact.path, eval_x, eval_y, reference)
     measured = bench(artifact.path, threads=settings.threads, min_time=settings.bench_seconds, device_profile=settings.device_profile)
     record = artifact.to_dict()
-    record.pop("params", None)
     record.update(_bench_figures(measured))
     record["metrics"] = metrics.to_dict()
     return record

@@ -196,13 +196,8 @@ def _measure_original(model, name, x, labels, reference, layer_names, progress) 
 
 
 def _convert_and_measure(optimized: OptimizedModel, recipe: Recipe, fmt: str, path: Path, calibration, x, labels, reference, layer_names, progress) -> Variant:
-    from edgekit.convert import to_onnx, to_tflite
+    from edgekit.convert import convert_for_recipe
 
     with progress.task(f"converting to {fmt}" + (f" ({recipe.quantize.mode})" if fmt == "tflite" else "")):
-        if fmt == "tflite":
-            artifact = to_tflite(optimized.model, path, quantize=recipe.quantize.mode,
-                                 calibration=calibration if recipe.quantize.mode in ("int8", "int16x8") else None,
-                                 io_dtype=recipe.quantize.io_dtype)
-        else:
-            artifact = to_onnx(optimized.model, path)
+        artifact = convert_for_recipe(optimized.model, recipe, fmt, path, calibration=calibration)
     return _variant(recipe.name, artifact, x, labels, reference, layer_names)
