@@ -131,3 +131,19 @@ def test_bad_model_paths(tmp_path):
     empty.touch()
     with pytest.raises(ModelLoadError, match="empty"):
         convert(empty)
+
+
+def test_recurrent_models_convert_with_a_static_batch_and_gru_int8_is_refused(tmp_path):
+    from edgekit._tf import tf_keras
+
+    keras = tf_keras()
+    inputs = keras.Input((12, 8), name="seq")
+    h = keras.layers.GRU(8, name="gru")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(3, name="out")(h))
+    x = np.random.default_rng(0).random((5, 12, 8), dtype=np.float32)
+    artifact = to_tflite(model, tmp_path / "rnn.tflite", eval_data=x)
+    assert artifact.parity.rel_max < 1e-4 and any("static batch 1: recurrent layers (gru)" in n for n in artifact.notes)
+    # Full-integer conversion of a GRU aborts the TF 2.21 converter process (verified): refused before it runs.
+    with pytest.raises(ConversionError, match=r"int8 quantization of GRU layers \(gru\) crashes the TFLite converter"):
+        to_tflite(model, tmp_path / "rnn_int8.tflite", quantize="int8", calibration=x)
+    assert to_tflite(model, tmp_path / "rnn_dyn.tflite", quantize="dynamic", eval_data=x).parity.cosine > 0.99

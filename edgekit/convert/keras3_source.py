@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from edgekit.convert.source import recurrent_layers, static_batch_for_recurrent
 from edgekit.errors import ModelLoadError
 
 
@@ -40,14 +41,8 @@ class Keras3Source:
         self.params = int(model.count_params())
         self.trackable = tf_.Module()
         self.trackable.keras_variables = [v.value for v in model.variables]
-        recurrent = [layer.name for layer in _all_layers(model) if isinstance(layer, _keras().layers.RNN)]
-        # Keras 3 RNNs trace to TensorList ops the TFLite converter cannot lower without a static batch (TF 2.21;
-        # Keras' own model.export() fails the same way). tf-keras RNNs convert to fused TFLite ops instead.
-        self.tflite_batch = 1 if recurrent else None
-        self.tflite_batch_note = (
-            f"static batch 1: Keras 3 recurrent layers ({', '.join(recurrent)}) convert to TFLite only with a fixed "
-            "batch; edgekit.runtime runs larger batches one sample at a time" if recurrent else ""
-        )
+        self.recurrent = recurrent_layers(model)
+        self.tflite_batch, self.tflite_batch_note = static_batch_for_recurrent(self.recurrent)
 
     def _call(self, inputs: Sequence[Any]):
         out = self.keras_model(list(inputs) if len(inputs) > 1 else inputs[0], training=False)
@@ -79,21 +74,6 @@ class Keras3Source:
             return {n: o for n, o in zip(names, outs)}
 
         return serve
-
-
-def _keras():
-    from edgekit._tf import keras3
-
-    return keras3()
-
-
-def _all_layers(model: Any) -> list[Any]:
-    out = []
-    for layer in getattr(model, "layers", []):
-        out.append(layer)
-        if hasattr(layer, "layers"):
-            out.extend(_all_layers(layer))
-    return out
 
 
 def _output_names(model: Any) -> list[str]:

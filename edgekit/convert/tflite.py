@@ -40,10 +40,16 @@ def to_tflite(
 def _convert(source: Source, output, quant: Quantize, calibration: Any, eval_data: Any, batch: int | None, fmt: str) -> Artifact:
     if quant.mode not in QUANTIZE_MODES or quant.io_dtype not in IO_DTYPES:
         raise ConversionError(f"unknown quantization {quant.mode!r}/{quant.io_dtype!r}")
+    crashing = [name for name, kind in getattr(source, "recurrent", {}).items() if kind == "GRU"]
+    if quant.mode in ("int8", "int16x8") and crashing:
+        raise ConversionError(
+            f"{quant.mode} quantization of GRU layers ({', '.join(crashing)}) crashes the TFLite converter of "
+            "TensorFlow 2.21 (the whole process aborts), so edgekit refuses it; use --quantize dynamic or float16"
+        )
     aware = bool(getattr(source, "is_quantization_aware", False))
     samples, calibration_label = _calibration(source, quant.mode, calibration, aware)
     notes: list[str] = []
-    if batch is None and getattr(source, "tflite_batch", None):  # e.g. Keras 3 recurrent layers: see Keras3Source
+    if batch is None and getattr(source, "tflite_batch", None):  # recurrent layers: see static_batch_for_recurrent
         batch = source.tflite_batch
         notes.append(source.tflite_batch_note)
     if calibration_label.startswith("synthetic"):
