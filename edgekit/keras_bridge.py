@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -163,6 +164,30 @@ def to_keras3(model2: Any, path: str | os.PathLike | None = None, tolerance: flo
         finally:
             keras_tmp.unlink(missing_ok=True)
     return BridgeResult(**{**result.__dict__, "path": str(path)})
+
+
+def save_like_source(model2: Any, loaded: BridgeResult, path: str | os.PathLike) -> tuple[str, str | None]:
+    """Write an optimized tf-keras model in the Keras the user came with, and say where.
+
+    ``loaded`` is what :func:`load_as_tf_keras` returned for the user's file. A Keras 3 user gets a Keras 3
+    ``.keras`` file (rebuilt and verified); where that cannot be done (a quantization-aware-training model), the
+    tf-keras model is written instead, as ``.h5``, with a note saying why. Returns (path written, note or None).
+    """
+    from edgekit._fs import atomic_path
+    from edgekit._log import quiet_native
+
+    target = Path(path)
+    note = None
+    if loaded.direction == "keras3->tf_keras":
+        try:
+            return to_keras3(model2, target.with_suffix(".keras")).path, None
+        except BridgeError as exc:
+            target = target.with_suffix(".h5")
+            note = f"only the tf-keras model could be written ({target.name}), not a Keras 3 one: {exc}"
+    with atomic_path(target) as tmp, quiet_native(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tf-keras calls .h5 "legacy"; it is the format the user gave
+        model2.save(str(tmp))
+    return str(target), note
 
 
 # --------------------------------------------------------------------------------------------------- the rebuild

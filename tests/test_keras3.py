@@ -201,3 +201,27 @@ def test_keras3_copy_of_digits_converts_to_the_same_accuracy(digits_keras3_path,
     assert results["keras2", "none"] > 0.97
     assert results["keras3", "none"] == results["keras2", "none"]
     assert abs(results["keras3", "int8"] - results["keras2", "int8"]) <= 0.005  # same graph, same calibration
+
+
+def test_edgekit_optimize_on_a_keras3_copy_matches_keras2(digits_keras3_path, digits_model_path, digits_data_path, tmp_path, keras):
+    """The command the kit is known by, on what TF 2.16+ users save: same quality as on the Keras 2 original, and the
+    pruned model comes back as a Keras 3 file."""
+    from edgekit.optimize.pipeline import Settings, optimize
+    from edgekit.recipe import Prune, Quantize, Recipe, Train
+
+    recipes = (Recipe("int8", quantize=Quantize("int8")),
+               Recipe("pruned-int8", prune=Prune(0.8), quantize=Quantize("int8"), train=Train(epochs=3)))
+    runs = {label: optimize(path, tmp_path / label, data=digits_data_path, recipes=recipes, settings=Settings(bench_seconds=0.1))
+            for label, path in (("keras2", digits_model_path), ("keras3", digits_keras3_path))}
+    top1 = {label: {v["name"]: v["artifacts"][0]["metrics"]["top1"] for v in r["variants"]} for label, r in runs.items()}
+    assert runs["keras3"]["model"]["keras"]["direction"] == "keras3->tf_keras"
+    assert runs["keras3"]["model"]["keras"]["rel_error"] <= 1e-5
+    assert runs["keras3"]["original"]["metrics"]["top1"] == runs["keras2"]["original"]["metrics"]["top1"]
+    assert abs(top1["keras3"]["int8"] - top1["keras2"]["int8"]) <= 0.005
+    assert top1["keras3"]["pruned-int8"] >= runs["keras3"]["original"]["metrics"]["top1"] - 0.02
+    pruned = next(v for v in runs["keras3"]["variants"] if v["name"] == "pruned-int8")
+    saved = pruned["keras_model"]
+    assert saved["path"].endswith("model.keras") and saved["note"] is None
+    reloaded = keras.models.load_model(saved["path"])  # Keras 3, safe mode
+    kernel = reloaded.get_layer("conv2").get_weights()[0]
+    assert np.mean(kernel == 0) >= 0.75  # the sparsity survived the trip back to Keras 3

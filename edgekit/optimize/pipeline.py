@@ -15,7 +15,6 @@ import os
 import platform
 import shutil
 import time
-import warnings
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -99,12 +98,13 @@ def optimize(
 
     Returns the results (the content of results.json).
     """
-    from edgekit.keras_model import load_keras_model
+    from edgekit.keras_bridge import load_as_tf_keras
     from edgekit.optimize.data import as_train_data, fit_to_model, load_train_data
 
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
-    original = load_keras_model(model, trust_model=trust_model)
+    loaded = _load(model, trust_model)
+    original = loaded.model
     train = None
     if data is not None:
         train = load_train_data(data, val_split=val_split, trust_code=trust_code) if isinstance(data, (str, os.PathLike)) else as_train_data(data)
@@ -122,11 +122,24 @@ def optimize(
     steps = _Steps(len(recipes), on_step)
     variants: list[dict] = []
     for index, recipe in enumerate(recipes):
-        variants.append(_run_variant(index, recipe, original, train, eval_x, eval_y, reference, out, settings, steps, progress))
+        variants.append(_run_variant(index, recipe, loaded, train, eval_x, eval_y, reference, out, settings, steps, progress))
         steps.done += 1
     variants += not_run
-    results = _results(model, original, train, eval_label, len(eval_x), original_metrics, variants, settings, recipes)
+    results = _results(model, loaded, train, eval_label, len(eval_x), original_metrics, variants, settings)
     return _rank_and_publish(results, out)
+
+
+def _load(path, trust_model: bool):
+    """The model as tf-keras (a Keras 3 file is bridged and verified). A Keras 3 model the bridge cannot rebuild
+    stays Keras 3: it still converts and post-training quantizes; the fine-tuning variants are skipped (``blocked``)."""
+    from edgekit.keras_bridge import BridgeError, BridgeResult, load_as_tf_keras
+    from edgekit.keras_model import load_keras3_model
+
+    try:
+        return load_as_tf_keras(path, trust_model=trust_model)
+    except BridgeError as exc:
+        model3 = load_keras3_model(path, trust_model=trust_model)
+        return BridgeResult(model3, "keras3 (not bridged)", float("nan"), float("nan"), 0.0, "none", len(model3.layers), notes=(str(exc),))
 
 
 def _eval_set(original, train) -> tuple[np.ndarray, np.ndarray | None, str]:
@@ -146,7 +159,7 @@ def _keras_outputs(model, x: np.ndarray) -> np.ndarray:
     return out[0] if isinstance(out, list) else out
 
 
-def _run_variant(index, recipe: Recipe, original, train, eval_x, eval_y, reference, out: Path, settings: Settings, steps, progress) -> dict:
+def _run_variant(index, recipe: Recipe, loaded, train, eval_x, eval_y, reference, out: Path, settings: Settings, steps, progress) -> dict:
     vdir = out / "variants" / recipe.name
     done = vdir / "result.json"
     if done.is_file() and not settings.force:
@@ -157,10 +170,12 @@ def _run_variant(index, recipe: Recipe, original, train, eval_x, eval_y, referen
             return previous
     if recipe.needs_training and train is None:
         return _not_run(recipe, "skipped", "needs training data for fine-tuning (--data)")
+    if recipe.needs_training and loaded.direction == "keras3 (not bridged)":
+        return _not_run(recipe, "skipped", f"fine-tuning needs a tf-keras model: {loaded.notes[0]}")
     if recipe.needs_calibration and train is None:
         return _not_run(recipe, "skipped", f"{recipe.quantize.mode} post-training quantization needs calibration data (--data)")
     try:
-        return _measure_variant(index, recipe, original, train, eval_x, eval_y, reference, vdir, settings, steps, progress)
+        return _measure_variant(index, recipe, loaded, train, eval_x, eval_y, reference, vdir, settings, steps, progress)
     except EdgekitError as exc:
         steps(index, recipe.name, f"failed: {exc}")
         return _not_run(recipe, "failed", str(exc))
@@ -170,22 +185,20 @@ def _variant_settings(settings: Settings) -> dict:
     return {"threads": settings.threads, "device_profile": settings.device_profile, "target": settings.target}
 
 
-def _measure_variant(index, recipe, original, train, eval_x, eval_y, reference, vdir: Path, settings, steps, progress) -> dict:
+def _measure_variant(index, recipe, loaded, train, eval_x, eval_y, reference, vdir: Path, settings, steps, progress) -> dict:
     from edgekit.convert import convert_for_recipe
 
     vdir.mkdir(parents=True, exist_ok=True)
-    optimized = None
-    model = original
+    optimized, model, saved = None, loaded.model, None
     if recipe.needs_training:
         steps(index, recipe.name, "fine-tuning (" + ", ".join(s for s in ("prune" if recipe.prune else "", "cluster" if recipe.cluster else "", "QAT" if recipe.quantize.aware else "") if s) + ")")
+        from edgekit.keras_bridge import save_like_source
         from edgekit.optimize.apply import apply_recipe
 
-        optimized = apply_recipe(original, recipe, train, progress=progress)
+        optimized = apply_recipe(loaded.model, recipe, train, progress=progress)
         model = optimized.model
-        if not optimized.quantization_aware:  # a QAT model's wrappers do not save to .h5 portably; its artifact is what ships
-            with atomic_path(vdir / "model.h5") as tmp, warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # tf-keras calls .h5 "legacy"; it is the format the user gave
-                model.save(tmp)
+        path, note = save_like_source(model, loaded, vdir / "model.h5")
+        saved = {"path": path, "note": note}
     calibration = train.calibration() if train is not None else None
     artifacts = []
     for fmt in recipe.formats:
@@ -199,6 +212,7 @@ def _measure_variant(index, recipe, original, train, eval_x, eval_y, reference, 
         "settings": _variant_settings(settings),
         "status": "done",
         "optimized": optimized.to_dict() if optimized is not None else None,
+        "keras_model": saved,
         "artifacts": artifacts,
     }
     write_text_atomic(vdir / "result.json", json.dumps(result, indent=2, default=_json_default))
@@ -256,7 +270,7 @@ def _versions() -> dict:
     return out
 
 
-def _results(model_path, original, train, eval_label, samples, original_metrics, variants, settings: Settings, recipes) -> dict:
+def _results(model_path, loaded, train, eval_label, samples, original_metrics, variants, settings: Settings) -> dict:
     conditions = next((a.get("conditions") for v in variants for a in v.get("artifacts", []) if a.get("conditions")), None)
     for v in variants:
         for a in v.get("artifacts", []):
@@ -264,7 +278,7 @@ def _results(model_path, original, train, eval_label, samples, original_metrics,
     return {
         "edgekit_version": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "model": {"path": str(model_path), "name": original.name, "params": int(original.count_params())},
+        "model": {"path": str(model_path), "name": loaded.model.name, "params": int(loaded.model.count_params()), "keras": loaded.to_dict()},
         "settings": {
             "target": settings.target,
             "device_profile": settings.device_profile,

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit._fs import atomic_path, file_size, gzip_size, write_text_atomic
+from edgekit._fs import file_size, gzip_size, write_text_atomic
 from edgekit._log import quiet_native
 from edgekit.data import random_inputs
 from edgekit.errors import ModelLoadError
@@ -110,14 +110,17 @@ def optimize_model(
     ``data``: training data (see :mod:`edgekit.optimize.data`); without it only post-training quantization runs,
     and the artifacts are compared with the original on seeded random inputs (fidelity only). ``calibration``
     overrides the int8 calibration inputs (default: a sample of the training inputs)."""
-    from edgekit.keras_model import load_keras_model
+    from edgekit.keras_bridge import BridgeResult, load_as_tf_keras, save_like_source
 
     progress = progress or Progress(False)
     paths = output_paths(output)
     source_name = Path(model).stem if isinstance(model, (str, os.PathLike)) else getattr(model, "name", "model")
     if isinstance(model, (str, os.PathLike)):
         with progress.task(f"loading {Path(model).name}"):
-            model = load_keras_model(model, trust_model=trust_model)
+            loaded = load_as_tf_keras(model, trust_model=trust_model)  # a Keras 3 file is bridged and verified
+    else:
+        loaded = BridgeResult(model, "tf_keras", 0.0, 0.0, 0.0, "none (in memory)", len(model.layers))
+    model = loaded.model
     train = as_train_data(data)
     notes: list[str] = []
     if train is not None:
@@ -131,8 +134,9 @@ def optimize_model(
         calibration = train.calibration()
 
     with progress.task("writing the Keras model"):
-        with atomic_path(paths["keras"]) as tmp, quiet_native():
-            optimized.model.save(str(tmp))
+        keras_path, note = save_like_source(optimized.model, loaded, paths["keras"])  # in the Keras the user came with
+    if note:
+        notes.append(note)
     write_text_atomic(paths["recipe"], _recipe_text(recipe, source_name))
     x_eval, y_eval, evaluated_on = _eval_inputs(model, train)
     with quiet_native():
@@ -144,7 +148,7 @@ def optimize_model(
             notes.append("the edgetpu format is compiled by edgekit convert --to edgetpu; skipped here")
             continue
         variants.append(_convert_and_measure(optimized, recipe, fmt, paths[fmt], calibration, x_eval, y_eval, reference, layer_names, progress))
-    return OptimizeResult(recipe, optimized, str(paths["keras"]), str(paths["recipe"]), tuple(variants), evaluated_on, tuple(notes))
+    return OptimizeResult(recipe, optimized, keras_path, str(paths["recipe"]), tuple(variants), evaluated_on, tuple(notes))
 
 
 def _recipe_text(recipe: Recipe, source: str) -> str:
