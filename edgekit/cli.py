@@ -158,6 +158,8 @@ def run_command(model, input_path, accelerator, fallback_cpu, delegate, threads,
     delegated = {True: "whole graph", False: "partly", None: "n/a"}[result.fully_delegated]
     click.echo(f"{result.model}: {result.backend} on {result.accelerator} (delegated: {delegated}), "
                f"load {result.load_ms:.1f} ms, predict {result.latency_ms:.2f} ms, input {result.input_shape}")
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
     for out in result.outputs:
         click.echo(f"{out.name}: {out.dtype}{list(out.shape)}")
         if out.top_k:

@@ -135,6 +135,20 @@ def test_keras3_int8_post_training_quantization(zoo, zoo_files, tmp_path, name):
         assert artifact.parity.top1_agreement >= 0.9
 
 
+def test_int8_model_xnnpack_cannot_prepare_runs_on_litert_kernels(zoo, tmp_path):
+    """seq_cnn in int8 (depthwise conv after a folded BatchNormalization) is refused by XNNPACK at prepare time;
+    the runtime falls back to LiteRT's built-in kernels and says so, instead of failing to load a valid model."""
+    from edgekit import runtime
+
+    data = sample_inputs(zoo["seq_cnn"], count=64)
+    artifact = to_tflite(zoo["seq_cnn"], tmp_path / "seq_int8.tflite", quantize="int8", calibration=data, eval_data=data)
+    assert artifact.parity.top1_agreement >= 0.9
+    with runtime.load(artifact.path) as model:
+        assert model.fully_delegated is False
+        assert "XNNPACK could not prepare this model" in model.notes[0]
+        assert model.predict(data[0][:4]).shape == (4, 10)
+
+
 def test_unbridgeable_keras3_model_still_converts_and_quantizes(keras, tmp_path):
     model = blocked_model(keras)
     x = np.random.default_rng(0).normal(size=(32, 4)).astype(np.float32)

@@ -93,7 +93,7 @@ def bench(
     memory = watch.stop()
     after = _cond.snapshot()
     cond = dataclasses.replace(static, before=before, after=after)
-    warnings = _cond.warnings_for(cond, threads)
+    warnings = _cond.warnings_for(cond, threads) + list(m.notes)
     if m.fully_delegated is False and accelerator != "cpu":
         warnings.append(f"the graph is not fully delegated to {m.accelerator}: some ops run on the CPU")
     macs = stats.macs * batch if stats.macs is not None else None

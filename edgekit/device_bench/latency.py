@@ -60,6 +60,7 @@ class Measurement:
     fully_delegated: bool | None
     energy_joules: float | None  # from the meter over the timed window, when one was given
     energy_error: str = ""
+    notes: tuple[str, ...] = ()  # the runtime's notes on how the model runs (e.g. XNNPACK could not take it)
 
 
 def latency_stats(times_ms: Sequence[float], total_s: float | None = None) -> LatencyStats:
@@ -199,6 +200,7 @@ def measure(
                 gc.enable()
         stats = latency_stats(times, window_s)
         return Measurement(
+            notes=tuple(model.notes),
             load_ms=load_ms,
             first_ms=first_ms,
             warmup_runs=len(warm),

@@ -20,6 +20,7 @@ import ctypes
 import functools
 import importlib
 import os
+import sys
 from typing import Sequence
 
 import numpy as np
@@ -183,31 +184,48 @@ class LiteRTEngine:
             except (ValueError, OSError, RuntimeError, AttributeError) as exc:
                 raise AcceleratorError(f"could not load the {accelerator} delegate {library} "
                                        f"({_one_line(exc)}); available here: {', '.join(available())}") from None
+        self.notes: tuple[str, ...] = ()
         try:
-            with quiet_native():
-                self._interp = Interpreter(model_content=data, num_threads=threads,
-                                           experimental_delegates=delegates or None)
-        except (ValueError, RuntimeError) as exc:
-            raise ModelLoadError(f"LiteRT could not load {name}: {_one_line(exc)}") from None
+            self._open(Interpreter, data, threads, delegates, signature, default_delegates=True)
+        except ModelLoadError as exc:
+            if delegates or "XNNPACK" not in str(exc):
+                raise
+            # XNNPACK (LiteRT's default CPU delegate) refuses some valid graphs at prepare time, e.g. an int8
+            # depthwise conv after a folded BatchNormalization: LiteRT's own kernels still run them.
+            self._open(Interpreter, data, threads, delegates, signature, default_delegates=False)
+            self.notes = (f"XNNPACK could not prepare this model ({str(exc).split(': ', 1)[-1]}); "
+                          "LiteRT's built-in CPU kernels run it instead (slower)",)
         self.accelerator = accelerator
         self.threads = threads
-        self._w = self._interp._interpreter  # the native wrapper: SetTensor/Invoke/GetTensor per subgraph
         n_ops = summary.operators
-        partitions = self._w.NumNodes() - n_ops  # delegate kernels are appended after the model's own nodes
+        if delegates:
+            self.fully_delegated = self._fully_delegated(n_ops, n_ops + self._partitions)
+        else:  # XNNPACK is applied lazily by the first allocation
+            self.fully_delegated = self._fully_delegated(n_ops, self._w.NumNodes()) if self._sg == 0 else None
+        self._refresh_shapes()
+
+    def _open(self, Interpreter, data: bytes, threads, delegates: list, signature: str | None, default_delegates: bool) -> None:
+        """Build the interpreter, pick the signature and allocate its tensors (ModelLoadError when it fails)."""
+        options = {}
+        if not default_delegates:
+            options["experimental_op_resolver_type"] = sys.modules[Interpreter.__module__].OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        try:
+            with quiet_native():
+                self._interp = Interpreter(model_content=data, num_threads=threads, experimental_delegates=delegates or None, **options)
+        except (ValueError, RuntimeError) as exc:
+            raise ModelLoadError(f"LiteRT could not load {self._name}: {_one_line(exc)}") from None
+        self._w = self._interp._interpreter  # the native wrapper: SetTensor/Invoke/GetTensor per subgraph
+        # Explicit delegates' kernels are appended after the model's own nodes now; XNNPACK's only at allocation.
+        self._partitions = self._w.NumNodes() - self._summary.operators
         self._select_signature(signature)
         try:
             with quiet_native():
                 self._w.AllocateTensors(self._sg)
         except (ValueError, RuntimeError) as exc:
             message = _one_line(exc)
-            if summary.edgetpu_compiled and accelerator != "edgetpu":
+            if self._summary.edgetpu_compiled and not delegates:
                 message = "it was compiled for the Edge TPU: load it with accelerator='edgetpu'"
-            raise ModelLoadError(f"LiteRT could not prepare {name}: {message}") from None
-        if delegates:
-            self.fully_delegated = self._fully_delegated(n_ops, n_ops + partitions)
-        else:  # XNNPACK is applied lazily by the first allocation
-            self.fully_delegated = self._fully_delegated(n_ops, self._w.NumNodes()) if self._sg == 0 else None
-        self._refresh_shapes()
+            raise ModelLoadError(f"LiteRT could not prepare {self._name}: {message}") from None
 
     def _select_signature(self, signature: str | None) -> None:
         signatures = self._interp._get_full_signature_list()

@@ -67,6 +67,11 @@ class Model:
         return self._engine.backend
 
     @property
+    def notes(self) -> tuple[str, ...]:
+        """What the user should know about how this model runs (e.g. a delegate that could not take it)."""
+        return getattr(self._engine, "notes", ())
+
+    @property
     def threads(self) -> int | None:
         return self._engine.threads
 

@@ -35,6 +35,7 @@ class RunResult:
     latency_ms: float  # the predict call, first run included (load excluded)
     load_ms: float
     outputs: list[OutputResult]
+    notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -102,4 +103,4 @@ def run(model: str | os.PathLike, input: str | os.PathLike, accelerator: str = "
         return RunResult(model=str(model), backend=m.backend, accelerator=m.accelerator,
                          fully_delegated=m.fully_delegated, threads=m.threads, input=str(input), input_shape=shape,
                          latency_ms=round(latency_ms, 3), load_ms=round(load_ms, 3),
-                         outputs=[_summary(n, np.asarray(a), top_k) for n, a in outs.items()])
+                         outputs=[_summary(n, np.asarray(a), top_k) for n, a in outs.items()], notes=m.notes)
