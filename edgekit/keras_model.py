@@ -193,25 +193,7 @@ def load_keras_model(path: str | Path, trust_model: bool = False, custom_objects
         )
     keras = tf_keras()
     check_safe(model_file, trust_model, _tf_keras_builtins(keras))
-    kwargs: dict[str, Any] = {"custom_objects": custom_objects, "compile": True}
-    if model_file.kind == "keras":
-        kwargs["safe_mode"] = not trust_model
-    try:
-        with quiet_native():
-            try:
-                return keras.models.load_model(str(model_file.path), **kwargs)
-            except (ValueError, TypeError) as exc:
-                if "optimizer" not in str(exc).lower() and "compile" not in str(exc).lower():
-                    raise
-                return keras.models.load_model(str(model_file.path), **{**kwargs, "compile": False})
-    except Exception as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if "Unknown" in message or "custom_objects" in message:
-            raise ModelLoadError(
-                f"{model_file.path} uses a class or function Keras does not know ({message[:200]}); load it in Python "
-                "with load_keras_model(path, custom_objects={...})"
-            ) from None
-        raise ModelLoadError(f"could not load {model_file.path}: {message[:300]}") from None
+    return _load(keras, model_file, trust_model, custom_objects=custom_objects)
 
 
 def is_keras3_model(obj: Any) -> bool:
@@ -245,7 +227,13 @@ def load_keras3_model(path: str | Path, trust_model: bool = False):
         )
     keras = keras3()
     check_safe(model_file, trust_model)
-    kwargs: dict[str, Any] = {"compile": True}
+    return _load(keras, model_file, trust_model)
+
+
+def _load(keras: Any, model_file: ModelFile, trust_model: bool, **options: Any):
+    """``keras.models.load_model`` with the model's compile settings when Keras can rebuild them (else without),
+    Keras' safe_mode for .keras files unless trusted, and every failure as one ModelLoadError line."""
+    kwargs: dict[str, Any] = {"compile": True, **options}
     if model_file.kind == "keras":
         kwargs["safe_mode"] = not trust_model
     try:
@@ -253,7 +241,7 @@ def load_keras3_model(path: str | Path, trust_model: bool = False):
             try:
                 return keras.models.load_model(str(model_file.path), **kwargs)
             except (ValueError, TypeError) as exc:  # compile settings Keras cannot rebuild: load the model without them
-                if "optimizer" not in str(exc).lower() and "compile" not in str(exc).lower() and "loss" not in str(exc).lower():
+                if not any(word in str(exc).lower() for word in ("optimizer", "compile", "loss")):
                     raise
                 return keras.models.load_model(str(model_file.path), **{**kwargs, "compile": False})
     except Exception as exc:
@@ -262,5 +250,10 @@ def load_keras3_model(path: str | Path, trust_model: bool = False):
             raise UnsafeModelError(
                 f"{model_file.path} carries code that Keras' safe_mode refuses to load ({message[:200]}); pass "
                 "--trust-model (trust_model=True) only for a model you trust"
+            ) from None
+        if "Unknown" in message or "custom_objects" in message:
+            raise ModelLoadError(
+                f"{model_file.path} uses a class or function Keras does not know ({message[:200]}); load it in Python "
+                "with load_keras_model(path, custom_objects={...})"
             ) from None
         raise ModelLoadError(f"could not load {model_file.path} with Keras {keras.__version__}: {message[:300]}") from None
