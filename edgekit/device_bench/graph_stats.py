@@ -279,6 +279,26 @@ def _is_param(dtype: str, is_bias: bool) -> bool:
     return dtype not in ("bool", "string", "resource", "variant")
 
 
+def _stats(path: Path, fmt: str, params: int, tally: dict[str, Any], bytes_by_dtype: dict[str, int], notes: list[str]) -> ModelStats:
+    return ModelStats(
+        path=str(path),
+        format=fmt,
+        file_bytes=file_size(path),
+        gzip_bytes=gzip_size(path),
+        params=params,
+        macs=sum(tally["macs_by_op"].values()),
+        macs_by_dtype=tally["macs_by_dtype"],
+        macs_by_op=tally["macs_by_op"],
+        elementwise_ops=sum(tally["elementwise_by_dtype"].values()),
+        elementwise_by_dtype=tally["elementwise_by_dtype"],
+        op_counts=tally["op_counts"],
+        bytes_by_dtype=bytes_by_dtype,
+        weight_bytes=sum(bytes_by_dtype.values()),
+        activation_bytes=int(tally["activation_bytes"]),
+        notes=tuple(notes),
+    )
+
+
 # ---- TFLite -------------------------------------------------------------------------------------------
 
 def _schema():
@@ -384,23 +404,7 @@ def _tflite_stats(path: Path) -> ModelStats:
     customs = sorted(k for k in tally["op_counts"] if k.startswith("CUSTOM:"))
     if customs:
         notes.append("custom ops are not counted in MACs: " + ", ".join(customs))
-    return ModelStats(
-        path=str(path),
-        format="tflite",
-        file_bytes=file_size(path),
-        gzip_bytes=gzip_size(path),
-        params=params,
-        macs=sum(tally["macs_by_op"].values()),
-        macs_by_dtype=tally["macs_by_dtype"],
-        macs_by_op=tally["macs_by_op"],
-        elementwise_ops=sum(tally["elementwise_by_dtype"].values()),
-        elementwise_by_dtype=tally["elementwise_by_dtype"],
-        op_counts=tally["op_counts"],
-        bytes_by_dtype=bytes_by_dtype,
-        weight_bytes=sum(bytes_by_dtype.values()),
-        activation_bytes=int(tally["activation_bytes"]),
-        notes=tuple(notes),
-    )
+    return _stats(path, "tflite", params, tally, bytes_by_dtype, notes)
 
 
 def _tflite_attrs(schema: Any, op: Any, kind: str) -> dict[str, Any]:
@@ -572,20 +576,4 @@ def _onnx_stats(path: Path) -> ModelStats:
     if tally["unknown"]:
         notes.append("MACs not counted for ops whose shapes ONNX shape inference left unknown: "
                      + ", ".join(sorted(tally["unknown"])))
-    return ModelStats(
-        path=str(path),
-        format="onnx",
-        file_bytes=file_size(path),
-        gzip_bytes=gzip_size(path),
-        params=params,
-        macs=sum(tally["macs_by_op"].values()),
-        macs_by_dtype=tally["macs_by_dtype"],
-        macs_by_op=tally["macs_by_op"],
-        elementwise_ops=sum(tally["elementwise_by_dtype"].values()),
-        elementwise_by_dtype=tally["elementwise_by_dtype"],
-        op_counts=tally["op_counts"],
-        bytes_by_dtype=bytes_by_dtype,
-        weight_bytes=sum(bytes_by_dtype.values()),
-        activation_bytes=int(tally["activation_bytes"]),
-        notes=tuple(notes),
-    )
+    return _stats(path, "onnx", params, tally, bytes_by_dtype, notes)
