@@ -42,10 +42,6 @@ def read_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
 def read_images(folder: str | os.PathLike, shape: Sequence[int], limit: int | None = None) -> np.ndarray:
     """Images under ``folder`` (recursively, sorted), resized to ``shape`` = (height, width, channels), as float32
     in [0, 1]. Models that expect another scaling should be given arrays instead."""
-    try:
-        from PIL import Image
-    except ImportError:
-        raise DependencyError("pillow") from None
     files = sorted(f for f in Path(folder).rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise DataError(f"no images ({', '.join(IMAGE_SUFFIXES)}) found under {folder}")

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from edgekit.cli import cli
 from edgekit.errors import DataError
-from edgekit.optimize import OptimizeError, TrainData, apply_recipe, optimize_model, prune, quantize_aware, tflite_weight_stats
+from edgekit.optimize import OptimizeError, TrainData, apply_recipe, optimize_model, prune, quantize_aware
 from edgekit.recipe import Cluster, Prune, Quantize, Recipe, RecipeError, Train
 
 pytestmark = pytest.mark.slow

@@ -15,9 +15,9 @@ from typing import Any
 
 import yaml
 
+from edgekit import tflite_file
 from edgekit.convert.artifact import Artifact
 from edgekit.convert.source import open_source
-from edgekit.errors import ModelLoadError
 from edgekit.recipe import Quantize
 
 QUANTIZED_TYPES = ("int8", "uint8", "int32")  # int32: biases of quantized ops
@@ -81,20 +81,13 @@ def preflight(path: str | os.PathLike) -> list[OpCheck]:
 
 def _tflite_ops(path: Path) -> list[tuple[str, list[tuple[str, str, tuple[int, ...], bool]]]]:
     """(op name, [(tensor name, dtype, shape signature, is constant)]) for each op of the first subgraph."""
-    from ai_edge_litert import schema_py_generated as schema
-
-    data = path.read_bytes()
-    if len(data) < 8 or data[4:8] != b"TFL3":
-        raise ModelLoadError(f"{path} is not a TFLite flatbuffer")
-    model = schema.Model.GetRootAs(data, 0)
-    op_names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-    type_names = {v: k.lower() for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+    model, _ = tflite_file.read(path)
+    names = tflite_file.operator_names(model)
     sub = model.Subgraphs(0)
     out = []
     for o in range(sub.OperatorsLength()):
         op = sub.Operators(o)
-        code = model.OperatorCodes(op.OpcodeIndex())
-        name = op_names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "CUSTOM")
+        name = names[op.OpcodeIndex()]
         tensors = []
         for t in list(op.InputsAsNumpy()) + list(op.OutputsAsNumpy()):
             if t < 0:
@@ -102,9 +95,8 @@ def _tflite_ops(path: Path) -> list[tuple[str, list[tuple[str, str, tuple[int, .
             tensor = sub.Tensors(int(t))
             signature = tensor.ShapeSignatureAsNumpy() if tensor.ShapeSignatureLength() else tensor.ShapeAsNumpy()
             shape = tuple(int(d) for d in signature) if not isinstance(signature, int) else ()
-            buffer = tensor.Buffer()
-            constant = 0 < buffer < model.BuffersLength() and (model.Buffers(buffer).DataLength() > 0 or model.Buffers(buffer).Size() > 0)
-            tensors.append((tensor.Name().decode(), type_names.get(tensor.Type(), "unknown"), shape, constant))
+            constant = tflite_file.buffer_size(model, tensor.Buffer()) > 0
+            tensors.append((tensor.Name().decode(), tflite_file.tensor_type(tensor.Type()), shape, constant))
         out.append((name, tensors))
     return out
 

@@ -33,8 +33,9 @@ import math
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from edgekit import tflite_file
 from edgekit._fs import file_size, gzip_size
-from edgekit.errors import DependencyError, ModelLoadError
+from edgekit.errors import ModelLoadError
 
 __all__ = ["ModelStats", "model_stats"]
 
@@ -301,53 +302,14 @@ def _stats(path: Path, fmt: str, params: int, tally: dict[str, Any], bytes_by_dt
 
 # ---- TFLite -------------------------------------------------------------------------------------------
 
-def _schema():
-    try:
-        from ai_edge_litert import schema_py_generated as schema
-    except ImportError as exc:
-        raise DependencyError("ai-edge-litert", "runtime") from exc
-    return schema
-
-
-def _enum_names(cls: type) -> dict[int, str]:
-    return {v: k for k, v in vars(cls).items() if not k.startswith("_") and isinstance(v, int)}
-
-
 _BIAS_INPUT = {"CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "FULLY_CONNECTED": 2, "CONV_3D": 2, "TRANSPOSE_CONV": 3}
 
 
 def _tflite_stats(path: Path) -> ModelStats:
-    schema = _schema()
-    data = path.read_bytes()
-    if len(data) < 8 or data[4:8] != b"TFL3":
-        raise ModelLoadError(
-            f"{path} is not a TFLite flatbuffer (no 'TFL3' identifier); re-export it or check the file is complete"
-        )
-    from edgekit.runtime import verify_tflite
-
-    verify_tflite(data, path.name)  # bounds-checks the whole flatbuffer: truncated / corrupt files fail here
+    model, data = tflite_file.read(path)
+    schema = tflite_file.schema()
     try:
-        model = schema.Model.GetRootAs(data, 0)
-        type_names = {k: v.lower() for k, v in _enum_names(schema.TensorType).items()}
-        op_names = _enum_names(schema.BuiltinOperator)
-        opcodes = []
-        for i in range(model.OperatorCodesLength()):
-            code = model.OperatorCodes(i)
-            builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-            if builtin == schema.BuiltinOperator.CUSTOM:
-                custom = code.CustomCode()
-                opcodes.append("CUSTOM:" + (custom.decode() if custom else "?"))
-            else:
-                opcodes.append(op_names.get(builtin, f"BUILTIN_{builtin}"))
-
-        def buffer_bytes(index: int) -> int:
-            if index <= 0 or index >= model.BuffersLength():
-                return 0
-            buf = model.Buffers(index)
-            if buf.Offset() > 1:  # large models keep buffers after the flatbuffer
-                return int(buf.Size())
-            return int(buf.DataLength())
-
+        opcodes = tflite_file.operator_names(model)
         ops: list[_Op] = []
         derived_const: set[int] = set()  # outputs of DEQUANTIZE on a constant (float16 / int8 weights)
         counted_buffers: set[int] = set()
@@ -359,8 +321,8 @@ def _tflite_stats(path: Path) -> ModelStats:
             for t in range(sub.TensorsLength()):
                 tensor = sub.Tensors(t)
                 shape = tuple(int(d) for d in tensor.ShapeAsNumpy()) if tensor.ShapeLength() else ()
-                nbytes = buffer_bytes(tensor.Buffer())
-                tensors.append((shape, type_names.get(tensor.Type(), "unknown"), tensor.Buffer(), nbytes))
+                nbytes = tflite_file.buffer_size(model, tensor.Buffer())
+                tensors.append((shape, tflite_file.tensor_type(tensor.Type()), tensor.Buffer(), nbytes))
             for o in range(sub.OperatorsLength()):
                 op = sub.Operators(o)
                 kind = opcodes[op.OpcodeIndex()]

@@ -27,8 +27,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from edgekit.errors import DependencyError, EdgekitError
 
 __all__ = ["OpTypeTime", "OpProfile", "OpDiff", "profile_ops", "diff_op_profiles"]

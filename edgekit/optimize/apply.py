@@ -6,8 +6,6 @@ quantization happens at conversion (``edgekit.convert``) and needs nothing here.
 
 from __future__ import annotations
 
-from typing import Any
-
 from edgekit.errors import DataError
 from edgekit.optimize.data import TrainData, as_train_data, fit_to_model
 from edgekit.optimize.layers import check_wrappable

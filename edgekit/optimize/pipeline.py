@@ -98,7 +98,6 @@ def optimize(
 
     Returns the results (the content of results.json).
     """
-    from edgekit.keras_bridge import load_as_tf_keras
     from edgekit.optimize.data import as_train_data, fit_to_model, load_train_data
 
     out = Path(outdir)

@@ -19,9 +19,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from edgekit._fs import file_size, gzip_size, write_text_atomic
+from edgekit._fs import write_text_atomic
 from edgekit._log import quiet_native
 from edgekit.data import random_inputs
 from edgekit.errors import ModelLoadError

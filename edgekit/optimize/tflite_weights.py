@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from edgekit.errors import DependencyError, ModelLoadError
+from edgekit import tflite_file
 from edgekit.optimize.metrics import WeightStats, tensor_stats
 
 WEIGHT_OPS = {"CONV_2D": 1, "DEPTHWISE_CONV_2D": 1, "FULLY_CONNECTED": 1, "TRANSPOSE_CONV": 1, "CONV_3D": 1}
@@ -25,31 +24,17 @@ _DTYPES = {0: np.float32, 1: np.float16, 2: np.int32, 3: np.uint8, 4: np.int64, 
 _WRAPPER_PREFIX = re.compile(r"^(quant_|prune_low_magnitude_|cluster_)+")
 
 
-def _schema():
-    try:
-        from ai_edge_litert import schema_py_generated as schema
-    except ImportError:  # pragma: no cover - ai-edge-litert is in the runtime extra
-        raise DependencyError("ai-edge-litert", "runtime") from None
-    return schema
-
-
 def tflite_weight_stats(path: str | os.PathLike, layer_names: Sequence[str] = ()) -> list[WeightStats]:
     """Weight tensors of every conv / fully-connected op in ``path``; ``layer_names`` (the Keras layers) are used
     to label each tensor with the layer it came from."""
-    schema = _schema()
-    data = Path(path).read_bytes()
-    try:
-        model = schema.Model.GetRootAsModel(data, 0)
-        subgraph = model.Subgraphs(0)
-    except Exception:  # flatbuffers raises plain struct/index errors on garbage
-        raise ModelLoadError(f"{path} is not a readable .tflite flatbuffer") from None
-    op_names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    model, data = tflite_file.read(path)
+    subgraph = model.Subgraphs(0)
+    op_names = tflite_file.operator_names(model)
     producers: dict[int, tuple[str, int]] = {}
     ops = []
     for i in range(subgraph.OperatorsLength()):
         op = subgraph.Operators(i)
-        code = model.OperatorCodes(op.OpcodeIndex())
-        name = op_names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "CUSTOM")
+        name = op_names[op.OpcodeIndex()]
         inputs = list(op.InputsAsNumpy()) if op.InputsLength() else []
         outputs = list(op.OutputsAsNumpy()) if op.OutputsLength() else []
         for o in outputs:
@@ -85,12 +70,7 @@ def tflite_weight_stats(path: str | os.PathLike, layer_names: Sequence[str] = ()
 
 def _buffer(model, subgraph, index: int, data: bytes) -> np.ndarray | None:
     tensor = subgraph.Tensors(index)
-    buf = model.Buffers(tensor.Buffer())
-    raw = None
-    if buf is not None and buf.DataLength():
-        raw = buf.DataAsNumpy().tobytes()
-    elif buf is not None and buf.Offset() > 1:  # large models keep buffers after the flatbuffer
-        raw = data[buf.Offset(): buf.Offset() + buf.Size()]
+    raw = tflite_file.buffer_bytes(model, data, tensor.Buffer())
     if not raw:
         return None
     dtype = _DTYPES.get(tensor.Type())

@@ -14,8 +14,6 @@ import functools
 import io
 from typing import Sequence
 
-import numpy as np
-
 from edgekit._log import logger, quiet_native, verbose
 from edgekit.errors import AcceleratorError, DependencyError, ModelLoadError
 from edgekit.runtime.specs import TensorSpec
