@@ -1,5 +1,6 @@
 """`edgekit optimize` end to end on the digits sample, with a small recipe set to keep the suite fast."""
 
+import html
 import json
 import shutil
 import subprocess
@@ -77,6 +78,9 @@ def test_edgetpu_target_keeps_fully_int8_variants(tmp_path, digits_model_path, d
     assert status == {"int8": "done", "fp32": "skipped"}
     (art,) = next(v for v in results["variants"] if v["name"] == "int8")["artifacts"]
     assert art["format"] == "edgetpu" and art["io_dtype"] == "uint8" and art["edgetpu"]["first_cpu_op"] is None
+    # No Edge TPU here: latency comes from this machine's CPU, and the results say so instead of passing it off.
+    assert art["accelerator"] == "cpu" and art["latency_note"].startswith("latency measured on this machine's CPU, not the edgetpu target")
+    assert html.escape(art["latency_note"]) in (tmp_path / "report.html").read_text()
 
 
 def test_cli_bad_inputs_are_one_line(tmp_path, digits_model_path):

@@ -220,13 +220,21 @@ def _measure_variant(index, recipe, loaded, train, eval_x, eval_y, reference, vd
 
 def _measure_artifact(artifact, eval_x, eval_y, reference, settings: Settings) -> dict:
     from edgekit.device_bench import bench
+    from edgekit.errors import AcceleratorError
     from edgekit.optimize.run import measure_artifact
 
     metrics = measure_artifact(artifact.path, eval_x, eval_y, reference)
-    measured = bench(artifact.path, threads=settings.threads, min_time=settings.bench_seconds, device_profile=settings.device_profile)
+    options = dict(threads=settings.threads, min_time=settings.bench_seconds, device_profile=settings.device_profile)
+    note = None
+    try:
+        measured = bench(artifact.path, accelerator=settings.target, **options)
+    except AcceleratorError as exc:  # no such accelerator on this machine: measure on its CPU, and say so
+        measured = bench(artifact.path, accelerator="cpu", **options)
+        note = f"latency measured on this machine's CPU, not the {settings.target} target: {exc}"
     record = artifact.to_dict()
     record.update(_bench_figures(measured))
     record["metrics"] = metrics.to_dict()
+    record["latency_note"] = note
     return record
 
 

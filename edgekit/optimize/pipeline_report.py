@@ -47,6 +47,12 @@ def rows(results: dict) -> list[dict]:
     return out
 
 
+def measurement_notes(results: dict) -> list[str]:
+    """Distinct notes on how the artifacts were measured (e.g. a target accelerator this machine does not have)."""
+    notes = [a.get("latency_note") for v in results.get("variants", []) for a in v.get("artifacts", [])]
+    return list(dict.fromkeys(n for n in notes if n))
+
+
 def _esc(value: Any) -> str:
     return html.escape(str(value))
 
@@ -192,6 +198,7 @@ def render(results: dict) -> str:
         f"<p class='meta'>Original model: top-1 {_esc(_pct(orig_top1))}; measured on {_esc(results.get('eval', {}).get('what', ''))}. "
         f"Constraints: {_esc(_constraints(settings.get('constraints', {})))}. Latency measured on this machine "
         f"({_esc(conditions.get('cpu_model') or 'CPU unknown')}), {_esc(settings.get('threads', 1))} thread(s).</p>",
+        *(f"<p class='meta'><b>Note:</b> {_esc(n)}</p>" for n in measurement_notes(results)),
         "<h2>Variants</h2><table id='variants'><thead><tr>" + "".join(f"<th>{_esc(h)}</th>" for h in head) + "</tr></thead><tbody>",
         *body, "</tbody></table>",
     ]
@@ -217,6 +224,7 @@ def text_summary(results: dict) -> str:
     energy_method = next((r["energy_method"] for r in data if r["energy_method"]), None)
     if energy_method:
         lines.append(f"µJ/inf: {energy_method} estimate (see results.json for every method and its source)")
+    lines.extend(f"note: {n}" for n in measurement_notes(results))
     for v in results.get("variants", []):
         if v.get("status") != "done":
             lines.append(f"not run: {v['name']} ({v.get('status')}): {v.get('reason', '')}")
