@@ -15,10 +15,17 @@ W, H, PAD = 460, 300, 48
 ENERGY_PREFERENCE = ("measured", "time×power", "op-count")  # a measurement beats a model of one
 
 
+TO_MICROJOULES = {"nJ": 1e-3, "uJ": 1.0, "µJ": 1.0, "mJ": 1e3, "J": 1e6}
+
+
 def preferred_energy(estimates: Sequence[dict]) -> dict | None:
-    """The most direct energy figure available (µJ per inference), or None."""
-    available = [e for e in estimates if e.get("value") is not None and e.get("method") in ENERGY_PREFERENCE]
-    return min(available, key=lambda e: ENERGY_PREFERENCE.index(e["method"]), default=None)
+    """The most direct energy figure available, as {"method", "uj"} (µJ per inference), or None."""
+    available = [e for e in estimates if e.get("value") is not None and e.get("method") in ENERGY_PREFERENCE
+                 and str(e.get("units", "")).split("/")[0] in TO_MICROJOULES]
+    best = min(available, key=lambda e: ENERGY_PREFERENCE.index(e["method"]), default=None)
+    if best is None:
+        return None
+    return {"method": best["method"], "uj": best["value"] * TO_MICROJOULES[best["units"].split("/")[0]]}
 
 
 def rows(results: dict) -> list[dict]:
@@ -39,7 +46,7 @@ def rows(results: dict) -> list[dict]:
                 "gzip_bytes": art.get("gzip_bytes"),
                 "macs": art.get("macs"),
                 "latency_ms": (art.get("latency_ms") or {}).get("p50"),
-                "energy_uj": None if energy is None else energy["value"],
+                "energy_uj": None if energy is None else energy["uj"],
                 "energy_method": None if energy is None else energy.get("method"),
                 "bytes_by_dtype": art.get("bytes_by_dtype") or {},
                 "verdict": verdicts.get(name, {}),
