@@ -67,6 +67,12 @@ def tfmot():
     return _import("tensorflow_model_optimization")
 
 
+def tf2onnx():
+    """tf2onnx, imported after TensorFlow with edgekit's environment."""
+    tf()
+    return _import("tf2onnx")
+
+
 def keras3():
     """Keras 3 (``keras``), for models saved by ``tf.keras`` in TensorFlow 2.16+."""
     tf()

@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from edgekit._json import json_default
 from edgekit.errors import EdgekitError
 
 
@@ -63,22 +64,7 @@ def cli(verbose: bool) -> None:
 
 def emit_json(data: Any) -> None:
     """The one way commands print machine-readable results on stdout."""
-    click.echo(json.dumps(data, indent=2, sort_keys=False, default=_json_default))
-
-
-def _json_default(value: Any) -> Any:
-    import dataclasses
-    from pathlib import Path
-
-    if dataclasses.is_dataclass(value):
-        return dataclasses.asdict(value)
-    if isinstance(value, Path):
-        return str(value)
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if hasattr(value, "item"):
-        return value.item()
-    raise TypeError(f"cannot serialise {type(value).__name__}")
+    click.echo(json.dumps(data, indent=2, sort_keys=False, default=json_default))
 
 
 def main() -> None:
@@ -255,7 +241,7 @@ def bench(models, accelerator, threads, batch, runs, min_time, warmup, device_pr
 
         from edgekit._fs import write_text_atomic
 
-        write_text_atomic(output, _json.dumps([r.to_dict() for r in results], indent=2, default=_json_default))
+        write_text_atomic(output, _json.dumps([r.to_dict() for r in results], indent=2, default=json_default))
     if as_json:
         emit_json({"results": [r.to_dict() for r in results], "op_diff": diff} if diff else
                   [r.to_dict() for r in results])

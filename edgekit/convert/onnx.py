@@ -51,10 +51,9 @@ def to_onnx(
 
 def onnx_model(source: Source, opset: int = DEFAULT_OPSET, batch: int | None = None):
     """The ONNX ModelProto for ``source`` (nothing written, no parity check)."""
-    from edgekit._tf import _import, tf
+    from edgekit._tf import tf2onnx as import_tf2onnx
 
-    tf()
-    tf2onnx = _import("tf2onnx")
+    tf2onnx = import_tf2onnx()
     function = source.tf_function(batch=batch)
     try:
         with quiet_native():

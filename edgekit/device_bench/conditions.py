@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from edgekit._versions import package_versions
+
 __all__ = ["Conditions", "Snapshot", "machine_conditions", "snapshot", "warnings_for"]
 
 
@@ -69,18 +71,6 @@ def _cpu_model(root: Path) -> str | None:
     return platform.processor() or None
 
 
-def _versions() -> dict[str, str]:
-    from importlib import metadata
-
-    out = {}
-    for dist in ("edgekit", "ai-edge-litert", "tflite-runtime", "onnxruntime", "onnx", "numpy"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
-
-
 def machine_conditions(root: str | Path = "/") -> Conditions:
     """Static facts about the machine (``root`` lets tests point at a fake /proc and /sys)."""
     r = Path(root)
@@ -101,7 +91,7 @@ def machine_conditions(root: str | Path = "/") -> Conditions:
         governors=tuple(governors),
         cpu_max_mhz=max(max_khz) / 1000 if max_khz else None,
         python=platform.python_version(),
-        versions=_versions(),
+        versions=package_versions(("edgekit", "ai-edge-litert", "tflite-runtime", "onnxruntime", "onnx", "numpy")),
     )
 
 

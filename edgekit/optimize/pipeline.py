@@ -24,6 +24,8 @@ import numpy as np
 
 from edgekit import __version__
 from edgekit._fs import atomic_path, write_text_atomic
+from edgekit._json import json_default
+from edgekit._versions import package_versions
 from edgekit.errors import DataError, EdgekitError
 from edgekit.optimize.ranking import Candidate, Constraints, rank
 from edgekit.recipe import Recipe, dump_recipes, preset
@@ -142,15 +144,12 @@ def _load(path, trust_model: bool):
 
 
 def _eval_set(original, train) -> tuple[np.ndarray, np.ndarray | None, str]:
-    if train is not None:
-        return train.x_val, train.y_val, f"held-out data ({train.describe()})"
-    from edgekit.data import random_inputs
+    from edgekit.optimize.run import eval_inputs
 
-    specs = [(t.name.split(":")[0], tuple(None if d is None else int(d) for d in t.shape)) for t in original.inputs]
-    if len(specs) != 1:
+    x, y, label = eval_inputs(original, train, EVAL_RANDOM_SAMPLES)
+    if train is None and isinstance(x, list):
         raise DataError("without --data, edgekit optimize can measure single-input models only; give --data")
-    (x,) = random_inputs(specs, count=EVAL_RANDOM_SAMPLES, seed=0)
-    return x, None, f"seeded random inputs ({EVAL_RANDOM_SAMPLES}), fidelity to the original only: no --data given"
+    return x, y, label
 
 
 def _keras_outputs(model, x: np.ndarray) -> np.ndarray:
@@ -214,8 +213,8 @@ def _measure_variant(index, recipe, loaded, train, eval_x, eval_y, reference, vd
         "keras_model": saved,
         "artifacts": artifacts,
     }
-    write_text_atomic(vdir / "result.json", json.dumps(result, indent=2, default=_json_default))
-    return json.loads(json.dumps(result, default=_json_default))
+    write_text_atomic(vdir / "result.json", json.dumps(result, indent=2, default=json_default))
+    return json.loads(json.dumps(result, default=json_default))
 
 
 def _measure_artifact(artifact, eval_x, eval_y, reference, settings: Settings) -> dict:
@@ -255,26 +254,9 @@ def _bench_figures(result: Any) -> dict:
     }
 
 
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if hasattr(value, "item"):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"cannot serialise {type(value).__name__}")
-
-
 def _versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for pkg in ("tensorflow", "tf-keras", "tensorflow-model-optimization", "tf2onnx", "ai-edge-litert", "onnxruntime", "numpy"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            pass
-    return out
+    return {"python": platform.python_version(), **package_versions(
+        ("tensorflow", "tf-keras", "tensorflow-model-optimization", "tf2onnx", "ai-edge-litert", "onnxruntime", "numpy"))}
 
 
 def _results(model_path, loaded, train, eval_label, samples, original_metrics, variants, settings: Settings) -> dict:
@@ -336,7 +318,7 @@ def _rank_and_publish(results: dict, out: Path) -> dict:
         with atomic_path(best) as tmp:
             shutil.copyfile(art["path"], tmp)
         results["best_path"] = str(best)
-    text = json.dumps(results, indent=2, default=_json_default)
+    text = json.dumps(results, indent=2, default=json_default)
     results = json.loads(text)
     write_text_atomic(out / "results.json", text)
     write_text_atomic(out / "report.html", render(results))

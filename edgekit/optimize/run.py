@@ -136,7 +136,7 @@ def optimize_model(
     if note:
         notes.append(note)
     write_text_atomic(paths["recipe"], _recipe_text(recipe, source_name))
-    x_eval, y_eval, evaluated_on = _eval_inputs(model, train)
+    x_eval, y_eval, evaluated_on = eval_inputs(model, train, RANDOM_EVAL_SAMPLES)
     with quiet_native():
         reference = model.predict(x_eval, verbose=0)
     layer_names = [l.name for l in model.layers]
@@ -152,24 +152,22 @@ def optimize_model(
 def _recipe_text(recipe: Recipe, source: str) -> str:
     from edgekit import __version__
 
-    versions = [f"edgekit {__version__}", f"python {platform.python_version()}"]
-    for module in ("tensorflow", "tf_keras", "tensorflow_model_optimization"):
-        try:
-            from importlib.metadata import version
+    from edgekit._versions import package_versions
 
-            versions.append(f"{module} {version(module.replace('_', '-'))}")
-        except Exception:
-            pass
+    versions = [f"edgekit {__version__}", f"python {platform.python_version()}"]
+    versions += [f"{dist} {v}" for dist, v in package_versions(("tensorflow", "tf-keras", "tensorflow-model-optimization")).items()]
     header = f"# recipe that produced this variant of {source}; reproduce with: edgekit <command> MODEL --recipe THIS_FILE\n"
     return header + "# " + ", ".join(versions) + "\n" + recipe.to_yaml()
 
 
-def _eval_inputs(model, train: TrainData | None):
+def eval_inputs(model, train: TrainData | None, count: int):
+    """What the original and its artifacts are measured on: the held-out split with its labels, else ``count`` seeded
+    random inputs (no labels: fidelity only). ``model`` is a tf-keras or Keras 3 model."""
     if train is not None:
         return train.x_val, train.y_val, f"{train.source} held-out split ({len(train.x_val)} samples)"
-    specs = [(t.name.split(":")[0], tuple(t.shape.as_list())) for t in model.inputs]
-    arrays = random_inputs(specs, count=RANDOM_EVAL_SAMPLES, seed=0)
-    return arrays[0] if len(arrays) == 1 else arrays, None, f"seeded random inputs ({RANDOM_EVAL_SAMPLES} samples, no labels)"
+    specs = [(t.name.split(":")[0], tuple(None if d is None else int(d) for d in t.shape)) for t in model.inputs]
+    arrays = random_inputs(specs, count=count, seed=0)
+    return arrays[0] if len(arrays) == 1 else arrays, None, f"seeded random inputs ({count} samples, no labels)"
 
 
 def measure_artifact(path: str | os.PathLike, x: Any, labels: Any, reference: Any) -> Metrics:
