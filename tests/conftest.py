@@ -112,3 +112,19 @@ def _reset_edgekit_verbosity():
     level = logger.level
     yield
     logger.setLevel(level)
+
+
+@pytest.fixture(scope="module")
+def keras():
+    """Keras 3 (``keras``), beside the tf-keras the rest of edgekit uses."""
+    from edgekit._tf import keras3
+
+    return keras3()
+
+
+@pytest.fixture(scope="module")
+def zoo(keras):
+    """The Keras 3 model zoo of tests/keras3_zoo.py, built fresh for each test module."""
+    from keras3_zoo import build_zoo
+
+    return build_zoo(keras)

@@ -9,25 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from keras3_zoo import BRIDGEABLE, blocked_model, build_zoo, sample_inputs
+from keras3_zoo import BRIDGEABLE, blocked_model, sample_inputs
 
 from edgekit.convert import to_onnx, to_tflite
 from edgekit.errors import ModelLoadError, UnsafeModelError
 from edgekit.keras_model import inspect_model_file, load_keras3_model, load_keras_model
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def keras():
-    from edgekit._tf import keras3
-
-    return keras3()
-
-
-@pytest.fixture(scope="module")
-def zoo(keras):
-    return build_zoo(keras)
 
 
 @pytest.fixture(scope="module")

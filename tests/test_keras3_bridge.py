@@ -4,19 +4,12 @@ models, the optimized model handed back as a Keras 3 .keras file, and clear erro
 import numpy as np
 import pytest
 
-from keras3_zoo import BRIDGEABLE, blocked_model, build_zoo, sample_inputs
+from keras3_zoo import BRIDGEABLE, blocked_model, sample_inputs
 
 from edgekit.keras_bridge import BridgeError, bridge_blockers, load_as_tf_keras, to_keras3, to_tf_keras
 
 PRUNABLE = ("Conv2D", "Dense", "DepthwiseConv2D", "SeparableConv2D", "Embedding", "LSTM", "GRU")
 QAT_LAYERS = ("Dense",)  # Conv2D+BatchNormalization patterns are edgekit.optimize's business (issue 5)
-
-
-@pytest.fixture(scope="module")
-def keras():
-    from edgekit._tf import keras3
-
-    return keras3()
 
 
 @pytest.fixture(scope="module")
@@ -31,11 +24,6 @@ def mot():
     from edgekit._tf import tfmot
 
     return tfmot()
-
-
-@pytest.fixture(scope="module")
-def zoo(keras):
-    return build_zoo(keras)
 
 
 @pytest.fixture(scope="module")
