@@ -17,6 +17,7 @@ from edgekit.device_bench.energy import (
     get_device_profile,
 )
 from edgekit.device_bench.graph_stats import ModelStats, model_stats
+from edgekit.device_bench.interleaved import Interleaved, Spread, measure_interleaved
 from edgekit.device_bench.latency import LatencyStats
 from edgekit.device_bench.memory import MemoryUsage
 from edgekit.device_bench.op_profile import OpDiff, OpProfile, diff_op_profiles, profile_ops
@@ -28,11 +29,13 @@ __all__ = [
     "DeviceProfile",
     "EnergyEstimate",
     "HOROWITZ_45NM_PJ",
+    "Interleaved",
     "LatencyStats",
     "MemoryUsage",
     "ModelStats",
     "OpDiff",
     "OpProfile",
+    "Spread",
     "bench",
     "bench_many",
     "compare",
@@ -41,6 +44,7 @@ __all__ = [
     "get_device_profile",
     "load_results",
     "machine_conditions",
+    "measure_interleaved",
     "model_stats",
     "profile_ops",
     "to_csv",
