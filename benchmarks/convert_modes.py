@@ -22,7 +22,7 @@ def main() -> None:
     import numpy as np
 
     from edgekit.convert import to_edgetpu, to_onnx, to_tflite
-    from edgekit.keras_model import load_keras_model
+    from edgekit.keras.loading import load_keras_model
 
     model = load_keras_model(args.model)
     with np.load(args.data) as d:

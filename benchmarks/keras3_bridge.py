@@ -19,7 +19,7 @@ def main() -> None:
     from edgekit._tf import keras3
     from edgekit.convert import to_onnx, to_tflite
     from edgekit.errors import EdgekitError
-    from edgekit.keras_bridge import load_as_tf_keras, to_keras3
+    from edgekit.keras.bridge import load_as_tf_keras, to_keras3
 
     keras = keras3()
     zoo = build_zoo(keras)
@@ -37,7 +37,7 @@ def main() -> None:
                 try:
                     bridged = load_as_tf_keras(path) if name != "blocked" else None
                     if bridged is None:
-                        from edgekit.keras_bridge import to_tf_keras
+                        from edgekit.keras.bridge import to_tf_keras
 
                         bridged = to_tf_keras(model)
                     bridge = f"yes ({bridged.rel_error:.1e} / {bridged.max_abs_error:.1e})"

@@ -6,12 +6,15 @@ The verbs live in subpackages (``edgekit.convert``, ``edgekit.optimize``, ``edge
 
 from edgekit.errors import (
     AcceleratorError,
+    BridgeError,
     ConversionError,
     DataError,
     DependencyError,
     EdgekitError,
     ModelLoadError,
+    OptimizeError,
     ParityError,
+    RecipeError,
     UnsafeModelError,
 )
 
@@ -19,12 +22,15 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AcceleratorError",
+    "BridgeError",
     "ConversionError",
     "DataError",
     "DependencyError",
     "EdgekitError",
     "ModelLoadError",
+    "OptimizeError",
     "ParityError",
+    "RecipeError",
     "UnsafeModelError",
     "__version__",
 ]

@@ -16,6 +16,8 @@ import click
 
 from edgekit._json import json_default
 from edgekit.errors import EdgekitError
+from edgekit.recipe import CLUSTER_INITS, PRUNE_SCHEDULES, PRUNE_STRUCTURES
+from edgekit.targets import ACCELERATORS, IO_DTYPES, QUANTIZE_MODES, TARGETS
 
 
 class _Group(click.Group):
@@ -77,10 +79,10 @@ def main() -> None:
 
 @cli.command()
 @click.argument("model", type=click.Path(exists=False))
-@click.option("--to", "to", type=click.Choice(["tflite", "onnx", "edgetpu"]), default="tflite", show_default=True)
-@click.option("--quantize", type=click.Choice(["none", "dynamic", "float16", "int8", "int16x8"]), default="none", show_default=True, help="TFLite quantization.")
+@click.option("--to", "to", type=click.Choice(list(TARGETS)), default="tflite", show_default=True)
+@click.option("--quantize", type=click.Choice(list(QUANTIZE_MODES)), default="none", show_default=True, help="Quantization (each target takes some modes).")
 @click.option("--calibration", metavar="DATA", help="Calibration data for int8/int16x8: .npz, .npy, an image folder, or 'random' (synthetic, said so in the output).")
-@click.option("--io-dtype", type=click.Choice(["int8", "uint8", "float32"]), help="Input/output type of an int8 model (default int8).")
+@click.option("--io-dtype", type=click.Choice(list(IO_DTYPES)), help="Input/output type of an int8 model (default int8).")
 @click.option("--eval-data", metavar="DATA", help="Inputs for the parity check (default: seeded random).")
 @click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset.")
 @click.option("--static-batch", is_flag=True, help="ONNX: fix the batch dimension to 1 (default: dynamic).")
@@ -219,10 +221,10 @@ def bench(models, accelerator, threads, batch, runs, min_time, warmup, device_pr
     if compare_files:
         if len(models) != 2:
             raise click.UsageError("--compare takes exactly two results files: edgekit bench --compare a.json b.json")
-        from edgekit.device_bench import compare
+        from edgekit.device_bench import compare_results
         from edgekit.device_bench.report import comparison_report
 
-        result = compare(models[0], models[1])
+        result = compare_results(models[0], models[1])
         emit_json(result) if as_json else click.echo(comparison_report(result))
         return
     if not models:
@@ -259,7 +261,7 @@ def bench(models, accelerator, threads, batch, runs, min_time, warmup, device_pr
 @click.option("--data", metavar="DATA", help="Training + held-out data: .npz (x_train/y_train/x_val/y_val), an image folder, or module:function (--trust-code).")
 @click.option("--val-split", type=float, help="Held-out fraction when DATA has only x/y.")
 @click.option("--recipe", "recipe_file", type=click.Path(), help="Recipe YAML (one recipe or 'variants: [...]'); default: the built-in set for the target.")
-@click.option("--target", type=click.Choice(["cpu", "gpu", "edgetpu"]), default="cpu", show_default=True)
+@click.option("--target", type=click.Choice(list(ACCELERATORS)), default="cpu", show_default=True, help="The accelerator latency is measured on.")
 @click.option("--device-profile", help="Device whose active power turns latency into energy (see edgekit bench --list-profiles).")
 @click.option("--max-accuracy-drop", type=float, default=1.0, show_default=True, help="Top-1 points below the original a variant may lose.")
 @click.option("--max-size", help="Largest artifact file, e.g. 2MB.")
@@ -394,11 +396,11 @@ def _select(kw: dict) -> dict:
 @_technique_options
 @_layer_options
 @click.option("--sparsity", type=float, default=None, help="Target share of zero weights, in (0, 1) (default 0.5).")
-@click.option("--schedule", type=click.Choice(["polynomial", "constant"]), default="polynomial", show_default=True,
+@click.option("--schedule", type=click.Choice(PRUNE_SCHEDULES), default="polynomial", show_default=True,
               help="Ramp sparsity up over fine-tuning, or apply it from the start.")
-@click.option("--structure", type=click.Choice(["unstructured", "2:4"]), default="unstructured", show_default=True,
+@click.option("--structure", type=click.Choice(PRUNE_STRUCTURES), default="unstructured", show_default=True,
               help="2:4 = two zeros in every four weights (50%), for sparse kernels.")
-@click.option("--quantize", type=click.Choice(["none", "dynamic", "float16", "int8", "int16x8"]), default="none",
+@click.option("--quantize", type=click.Choice(list(QUANTIZE_MODES)), default="none",
               show_default=True, help="Post-training quantization of the .tflite.")
 @click.pass_context
 def prune(ctx, **kw):
@@ -424,11 +426,11 @@ def prune(ctx, **kw):
 @_technique_options
 @_layer_options
 @click.option("--clusters", type=int, default=16, show_default=True, help="Unique weight values per tensor (>= 2).")
-@click.option("--init", type=click.Choice(["kmeans++", "linear", "density", "random"]), default="kmeans++",
+@click.option("--init", type=click.Choice(CLUSTER_INITS), default="kmeans++",
               show_default=True, help="Centroid initialisation.")
 @click.option("--preserve-sparsity/--no-preserve-sparsity", default=True, show_default=True,
               help="Keep the zeros of a pruned model zero.")
-@click.option("--quantize", type=click.Choice(["none", "dynamic", "float16", "int8", "int16x8"]), default="none",
+@click.option("--quantize", type=click.Choice(list(QUANTIZE_MODES)), default="none",
               show_default=True, help="Post-training quantization of the .tflite.")
 @click.pass_context
 def cluster(ctx, **kw):
@@ -449,9 +451,9 @@ def cluster(ctx, **kw):
 
 @cli.command()
 @_technique_options
-@click.option("--mode", type=click.Choice(["int8", "qat", "dynamic", "float16", "int16x8"]), default="int8",
+@click.option("--mode", type=click.Choice([*(m for m in QUANTIZE_MODES if m != "none"), "qat"]), default="int8",
               show_default=True, help="Post-training mode, or qat: quantization-aware training (needs --data) then int8.")
-@click.option("--io-dtype", type=click.Choice(["float32", "int8", "uint8"]), default="float32", show_default=True,
+@click.option("--io-dtype", type=click.Choice(list(IO_DTYPES)), default="float32", show_default=True,
               help="Input/output type of an int8 model.")
 @click.pass_context
 def quantize(ctx, **kw):

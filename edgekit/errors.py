@@ -13,6 +13,10 @@ class UnsafeModelError(ModelLoadError):
     """A model that would run code from the file (Lambda layers, custom objects) without --trust-model."""
 
 
+class RecipeError(EdgekitError):
+    """A recipe value or key that is not allowed."""
+
+
 class DataError(EdgekitError):
     """Data (calibration, evaluation, training) that is missing or does not fit the model."""
 
@@ -23,6 +27,18 @@ class ConversionError(EdgekitError):
 
 class ParityError(ConversionError):
     """A float conversion whose outputs differ from the Keras model by more than the tolerance."""
+
+
+class BridgeError(EdgekitError):
+    """A model the Keras 3 ↔ tf-keras bridge cannot rebuild on the other Keras, or a rebuild whose outputs differ."""
+
+    def __init__(self, message: str, blockers: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.blockers = blockers
+
+
+class OptimizeError(EdgekitError):
+    """A model or layer that a technique cannot be applied to, or a selection that makes no sense."""
 
 
 class AcceleratorError(EdgekitError):

@@ -15,19 +15,13 @@ from typing import Any, Mapping
 
 import yaml
 
-from edgekit.errors import EdgekitError
+from edgekit.errors import RecipeError
+from edgekit.targets import IO_DTYPES, QUANTIZE_MODES, TARGETS
 
 
-class RecipeError(EdgekitError):
-    """A recipe value or key that is not allowed."""
-
-
-QUANTIZE_MODES = ("none", "dynamic", "float16", "int8", "int16x8")
-IO_DTYPES = ("int8", "uint8", "float32")
 PRUNE_SCHEDULES = ("polynomial", "constant")
 PRUNE_STRUCTURES = ("unstructured", "2:4")
 CLUSTER_INITS = ("kmeans++", "linear", "density", "random")
-FORMATS = ("tflite", "onnx", "edgetpu")
 
 
 def _choice(what: str, value: Any, allowed: tuple) -> None:
@@ -137,12 +131,12 @@ class Recipe:
             raise RecipeError(f"recipe name must be letters, digits, '-', '_' or '.'; got {self.name!r}")
         formats = _names(self.formats, "formats")
         for f in formats:
-            _choice("formats", f, FORMATS)
+            _choice("formats", f, tuple(TARGETS))
+            if TARGETS[f].mode_for(self.quantize.mode) is None:
+                raise RecipeError(f"recipe {self.name!r}: the {f} format needs quantize.mode {' or '.join(TARGETS[f].quantize_modes)}")
         if not formats:
-            raise RecipeError(f"recipe {self.name!r} converts to no format; give at least one of {', '.join(FORMATS)}")
+            raise RecipeError(f"recipe {self.name!r} converts to no format; give at least one of {', '.join(TARGETS)}")
         object.__setattr__(self, "formats", formats)
-        if "edgetpu" in formats and (self.quantize.mode != "int8"):
-            raise RecipeError(f"recipe {self.name!r}: the edgetpu format needs quantize.mode int8")
 
     @property
     def needs_training(self) -> bool:
@@ -151,7 +145,8 @@ class Recipe:
 
     @property
     def needs_calibration(self) -> bool:
-        return self.quantize.mode in ("int8", "int16x8") and not self.quantize.aware
+        """Post-training full-integer quantization needs calibration data (per target: see edgekit.targets)."""
+        return not self.quantize.aware and any(TARGETS[f].needs_calibration(self.quantize.mode) for f in self.formats)
 
     # -- dict / YAML round trip -------------------------------------------------------------------------
     def to_dict(self) -> dict:

@@ -29,7 +29,7 @@ def digits_data() -> dict:
 @pytest.fixture(scope="session")
 def digits_keras(digits_model_path):
     """The sample as a tf-keras model (loaded once; tests must not mutate it)."""
-    from edgekit.keras_model import load_keras_model
+    from edgekit.keras.loading import load_keras_model
 
     return load_keras_model(digits_model_path)
 

@@ -45,12 +45,14 @@ def test_convert_json_and_errors(tmp_path, digits_model_path):
 
 
 def test_unexpected_errors_are_one_line_unless_verbose(tmp_path, monkeypatch):
-    import edgekit.convert.targets as targets
+    from dataclasses import replace
+
+    from edgekit.targets import TARGETS
 
     def boom(*args, **kwargs):
         raise RuntimeError("kaboom\nsecond line")
 
-    monkeypatch.setitem(targets.TARGETS, "onnx", boom)
+    monkeypatch.setitem(TARGETS, "onnx", replace(TARGETS["onnx"], converter=boom))
     runner = CliRunner()
     quiet = runner.invoke(cli, ["convert", "m.h5", "--to", "onnx"])
     assert quiet.exit_code == 1

@@ -20,7 +20,7 @@ from edgekit.cli import cli
 from edgekit.device_bench import (
     HOROWITZ_45NM_PJ,
     bench,
-    compare,
+    compare_results,
     device_profiles,
     diff_op_profiles,
     get_device_profile,
@@ -362,7 +362,7 @@ def test_op_diff_explains_slower_hybrid_ops():
 def test_compare_and_csv(runtime_models, tmp_path):
     a = bench(runtime_models.fp32, runs=10, warmup=0)
     b = bench(runtime_models.int8, runs=10, warmup=0)
-    c = compare(a, b)
+    c = compare_results(a, b)
     (pair,) = c.pairs
     rows = {m["metric"]: m for m in pair["metrics"]}
     assert rows["latency p50"]["ratio"] == pytest.approx(b.latency.p50 / a.latency.p50)

@@ -13,7 +13,7 @@ from keras3_zoo import BRIDGEABLE, blocked_model, sample_inputs
 
 from edgekit.convert import to_onnx, to_tflite
 from edgekit.errors import ModelLoadError, UnsafeModelError
-from edgekit.keras_model import inspect_model_file, load_keras3_model, load_keras_model
+from edgekit.keras.loading import inspect_model_file, load_keras3_model, load_keras_model
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,7 +6,8 @@ import pytest
 
 from keras3_zoo import BRIDGEABLE, blocked_model, sample_inputs
 
-from edgekit.keras_bridge import BridgeError, bridge_blockers, load_as_tf_keras, to_keras3, to_tf_keras
+from edgekit.errors import BridgeError
+from edgekit.keras.bridge import bridge_blockers, load_as_tf_keras, to_keras3, to_tf_keras
 
 PRUNABLE = ("Conv2D", "Dense", "DepthwiseConv2D", "SeparableConv2D", "Embedding", "LSTM", "GRU")
 QAT_LAYERS = ("Dense",)  # Conv2D+BatchNormalization patterns are edgekit.optimize's business (issue 5)
@@ -131,7 +132,7 @@ def test_bridged_zoo_optimizes_with_tfmot_and_comes_back_as_keras3(zoo, bridged,
         assert all(np.mean(k == 0) >= 0.45 for k in kernels)
     result = to_keras3(optimized, out)
     assert result.direction == "tf_keras->keras3" and result.rel_error <= 1e-5 and result.path == str(out)
-    from edgekit.keras_model import inspect_model_file, load_keras3_model
+    from edgekit.keras.loading import inspect_model_file, load_keras3_model
 
     assert inspect_model_file(out).keras_major == 3
     back = load_keras3_model(out)  # safe_mode load of what we wrote

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from edgekit.errors import ModelLoadError, UnsafeModelError
-from edgekit.keras_model import inspect_model_file, load_keras_model
+from edgekit.keras.loading import inspect_model_file, load_keras_model
 
 
 def test_inspects_the_sample_without_tensorflow(digits_model_path):

@@ -10,7 +10,8 @@ from click.testing import CliRunner
 from edgekit.cli import cli
 from edgekit.errors import DataError
 from edgekit.optimize import OptimizeError, TrainData, apply_recipe, optimize_model, prune, quantize_aware
-from edgekit.recipe import Cluster, Prune, Quantize, Recipe, RecipeError, Train
+from edgekit.errors import RecipeError
+from edgekit.recipe import Cluster, Prune, Quantize, Recipe, Train
 
 pytestmark = pytest.mark.slow
 FAST = Train(epochs=1, batch_size=64)
@@ -48,7 +49,7 @@ def test_pruned_outputs_and_recipe_round_trip(pruned):
     result, _ = pruned
     text = open(result.recipe_path).read()
     assert Recipe.from_yaml(text) == result.recipe and "tensorflow 2." in text
-    from edgekit.keras_model import load_keras_model
+    from edgekit.keras.loading import load_keras_model
 
     reloaded = load_keras_model(result.keras_path)
     kernel = reloaded.get_layer("fc1").kernel.numpy()

@@ -11,7 +11,7 @@ import numpy as np
 
 from edgekit._fs import atomic_path, file_size, gzip_size
 from edgekit.convert import parity as parity_mod
-from edgekit.convert.source import Source
+from edgekit.keras.source import Source
 from edgekit.data import model_inputs, random_inputs
 
 PARITY_SAMPLES = 256
@@ -71,7 +71,7 @@ def write_verified(
         with runtime.load(tmp) as model:
             result = model.predict(_feed(model, source, inputs.arrays))
         candidate = parity_mod.artifact_outputs(result, source.output_names)
-        measured = parity_mod.compare(reference, candidate, inputs.label, tolerance)
+        measured = parity_mod.measure_parity(reference, candidate, inputs.label, tolerance)
         parity_mod.check(measured, what)
     return measured
 

@@ -17,7 +17,7 @@ import yaml
 
 from edgekit import tflite_file
 from edgekit.convert.artifact import Artifact
-from edgekit.convert.source import open_source
+from edgekit.keras.source import open_source
 from edgekit.recipe import Quantize
 
 QUANTIZED_TYPES = ("int8", "uint8", "int32")  # int32: biases of quantized ops

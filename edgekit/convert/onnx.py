@@ -8,7 +8,7 @@ from typing import Any
 from edgekit._log import logger, quiet_native
 from edgekit.convert.artifact import Artifact, ParityInputs, make_artifact, write_verified
 from edgekit.convert.parity import FLOAT_TOLERANCE
-from edgekit.convert.source import Source, open_source
+from edgekit.keras.source import Source, open_source
 from edgekit.errors import ConversionError
 
 DEFAULT_OPSET = 17

@@ -8,6 +8,7 @@ from typing import Sequence
 import numpy as np
 
 from edgekit.errors import ParityError
+from edgekit.metrics import compare_outputs
 
 # Relative max error (max |ref - out| / max |ref|) a float conversion may show before it fails loudly.
 FLOAT_TOLERANCE = {"none": 1e-4, "float16": 2e-2}
@@ -29,36 +30,14 @@ class Parity:
         return self.tolerance is None or self.rel_max <= self.tolerance
 
 
-def compare(reference: Sequence[np.ndarray], candidate: Sequence[np.ndarray], inputs: str, tolerance: float | None = None) -> Parity:
+def measure_parity(reference: Sequence[np.ndarray], candidate: Sequence[np.ndarray], inputs: str, tolerance: float | None = None) -> Parity:
     """Figures over all outputs together; top-1 agreement over the first output shaped like class scores."""
-    ref = np.concatenate([np.asarray(r, np.float64).ravel() for r in reference])
-    out = np.concatenate([np.asarray(c, np.float64).ravel() for c in candidate])
-    if ref.shape != out.shape:
-        raise ParityError(f"the artifact's outputs have {out.size} values, the Keras model's {ref.size}")
-    err = out - ref
-    max_abs = float(np.max(np.abs(err))) if err.size else 0.0
-    scale = float(np.max(np.abs(ref))) if ref.size else 0.0
-    denom = np.linalg.norm(ref) * np.linalg.norm(out)
-    cosine = float(ref @ out / denom) if denom > 0 else (1.0 if not np.any(ref) and not np.any(out) else 0.0)
-    noise = float(np.sum(err**2))
-    snr_db = float("inf") if noise == 0 else float(10 * np.log10(max(float(np.sum(ref**2)), 1e-300) / noise))
-    return Parity(
-        inputs=inputs,
-        max_abs=max_abs,
-        mean_abs=float(np.mean(np.abs(err))) if err.size else 0.0,
-        rel_max=max_abs / scale if scale > 0 else max_abs,
-        cosine=cosine,
-        snr_db=snr_db,
-        top1_agreement=top1_agreement(reference, candidate),
-        tolerance=tolerance,
-    )
-
-
-def top1_agreement(reference: Sequence[np.ndarray], candidate: Sequence[np.ndarray]) -> float | None:
-    for r, c in zip(reference, candidate):
-        if r.ndim == 2 and r.shape[1] > 1:
-            return float(np.mean(np.argmax(r, axis=1) == np.argmax(c, axis=1)))
-    return None
+    ref_size, out_size = sum(np.size(r) for r in reference), sum(np.size(c) for c in candidate)
+    if ref_size != out_size:
+        raise ParityError(f"the artifact's outputs have {out_size} values, the Keras model's {ref_size}")
+    m = compare_outputs(reference, candidate)
+    return Parity(inputs=inputs, max_abs=m["max_abs_error"], mean_abs=m["mean_abs_error"], rel_max=m["rel_max_error"],
+                  cosine=m["cosine"], snr_db=m["snr_db"], top1_agreement=m["top1_agreement"], tolerance=tolerance)
 
 
 def artifact_outputs(result, output_names: Sequence[str]) -> list[np.ndarray]:

@@ -1,28 +1,64 @@
-"""One entry point over the targets, for the CLI and for scripts: ``convert(model, to=..., ...)``."""
+"""One entry point over the targets of :data:`edgekit.targets.TARGETS`, for the CLI, the pipeline and scripts:
+``convert(model, to=..., ...)`` and ``convert_for_recipe(model, recipe, fmt, ...)``.
+
+Each target's converter has the :data:`Converter` signature; the ones below adapt the public ``to_*`` functions.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from edgekit.convert.artifact import Artifact
-from edgekit.convert.edgetpu import to_edgetpu
-from edgekit.convert.onnx import to_onnx
-from edgekit.convert.tflite import to_tflite
 from edgekit.errors import EdgekitError
+from edgekit.recipe import Quantize
+from edgekit.targets import Target, target
 
-TARGETS = {"tflite": to_tflite, "onnx": to_onnx, "edgetpu": to_edgetpu}
+# converter(model, output, quant, calibration, eval_data, trust_model, **options) -> Artifact
+Converter = Callable[..., Artifact]
+
+
+def tflite_converter(model, output, quant: Quantize, calibration=None, eval_data=None, trust_model=False) -> Artifact:
+    from edgekit.convert.tflite import to_tflite
+
+    return to_tflite(model, output, quantize=quant.mode, calibration=calibration, io_dtype=quant.io_dtype,
+                     eval_data=eval_data, trust_model=trust_model)
+
+
+def onnx_converter(model, output, quant: Quantize, calibration=None, eval_data=None, trust_model=False, **options) -> Artifact:
+    from edgekit.convert.onnx import to_onnx
+
+    return to_onnx(model, output, eval_data=eval_data, trust_model=trust_model, **options)
+
+
+def edgetpu_converter(model, output, quant: Quantize, calibration=None, eval_data=None, trust_model=False) -> Artifact:
+    from edgekit.convert.edgetpu import to_edgetpu
+
+    return to_edgetpu(model, output, calibration=calibration, eval_data=eval_data, trust_model=trust_model)
 
 
 def default_output(model: str | os.PathLike, to: str, quantize: str = "none") -> Path:
     p = Path(model)
-    stem = p.name if p.is_dir() else p.stem
-    if to == "onnx":
-        return p.parent / f"{stem}.onnx"
-    if to == "edgetpu":
-        return p.parent / f"{stem}_edgetpu_ready.tflite"
-    return p.parent / (f"{stem}.tflite" if quantize == "none" else f"{stem}_{quantize}.tflite")
+    t = target(to)
+    return p.parent / t.filename(p.name if p.is_dir() else p.stem, quantize if quantize != "none" else t.default_mode)
+
+
+def _quantize_for(t: Target, quantize: str, io_dtype: str | None) -> Quantize:
+    """The command-line quantize/io-dtype for target ``t``, defaults filled in; an error that lists what ``t`` takes."""
+    mode = t.default_mode if quantize == "none" else quantize
+    if mode not in t.quantize_modes:
+        raise EdgekitError(f"the {t.name} target takes --quantize {' or '.join(t.quantize_modes)}; got {quantize!r}")
+    io = io_dtype or t.default_io_dtype(mode)
+    if mode == "int8" and io not in t.io_dtypes:
+        raise EdgekitError(f"the {t.name} target takes --io-dtype {' or '.join(t.io_dtypes)}; got {io_dtype!r}")
+    return Quantize(mode=mode, io_dtype=io)
+
+
+def _run(t: Target, model, output, quant: Quantize, calibration, eval_data, trust_model: bool, options: dict) -> Artifact:
+    kwargs = {k: v for k, v in options.items() if k in t.options}
+    return t.convert_function()(model, output, quant, calibration if t.needs_calibration(quant.mode) else None,
+                                eval_data, trust_model, **kwargs)
 
 
 def convert(
@@ -37,35 +73,24 @@ def convert(
     dynamic_batch: bool = True,
     trust_model: bool = False,
 ) -> Artifact:
-    if to not in TARGETS:
-        raise EdgekitError(f"unknown target {to!r}; choose one of {', '.join(TARGETS)}")
+    t = target(to)
+    quant = _quantize_for(t, quantize, io_dtype)
     if output is None:
         if not isinstance(model, (str, os.PathLike)):
             raise EdgekitError("give an output path for an in-memory model")
-        output = default_output(model, to, quantize)
-    if to == "onnx":
-        if quantize != "none":
-            raise EdgekitError(f"--quantize {quantize} applies to TFLite; ONNX conversion is float32")
-        return TARGETS["onnx"](model, output, opset=opset, dynamic_batch=dynamic_batch, eval_data=eval_data, trust_model=trust_model)
-    if to == "edgetpu":
-        if quantize not in ("none", "int8") or io_dtype not in (None, "uint8"):
-            raise EdgekitError("the Edge TPU target is always full int8 with uint8 input/output; drop --quantize/--io-dtype")
-        return TARGETS["edgetpu"](model, output, calibration=calibration, eval_data=eval_data, trust_model=trust_model)
-    return TARGETS["tflite"](
-        model, output, quantize=quantize, calibration=calibration,
-        io_dtype=io_dtype or ("int8" if quantize == "int8" else "float32"), eval_data=eval_data, trust_model=trust_model,
-    )
+        output = default_output(model, to, quant.mode)
+    return _run(t, model, output, quant, calibration, eval_data, trust_model, {"opset": opset, "dynamic_batch": dynamic_batch})
 
 
 def convert_for_recipe(model: Any, recipe, fmt: str, output: str | os.PathLike, calibration: Any = None, eval_data: Any = None) -> Artifact:
-    """The artifact ``recipe`` asks for in format ``fmt`` (one of ``recipe.formats``): its quantization for TFLite,
-    float32 for ONNX, full int8 with uint8 I/O for the Edge TPU. Calibration data is used only where needed."""
-    if fmt == "onnx":
-        return to_onnx(model, output, eval_data=eval_data)
-    if fmt == "edgetpu":
-        return to_edgetpu(model, output, calibration=calibration, eval_data=eval_data)
-    if fmt != "tflite":
-        raise EdgekitError(f"unknown format {fmt!r}; choose one of {', '.join(TARGETS)}")
-    quant = recipe.quantize
-    return to_tflite(model, output, quantize=quant.mode, calibration=calibration if quant.mode in ("int8", "int16x8") else None,
-                     io_dtype=quant.io_dtype, eval_data=eval_data)
+    """The artifact ``recipe`` asks for in format ``fmt`` (one of ``recipe.formats``): the recipe's quantization where
+    the target produces it, float where the target cannot quantize that way (e.g. ONNX). Calibration data is used
+    only where needed."""
+    t = target(fmt)
+    mode = t.mode_for(recipe.quantize.mode)
+    if mode is None:
+        raise EdgekitError(f"the {fmt} format needs quantize.mode {' or '.join(t.quantize_modes)}; the recipe has {recipe.quantize.mode}")
+    io = recipe.quantize.io_dtype if mode == recipe.quantize.mode else "float32"
+    if mode == "int8" and io not in t.io_dtypes:
+        io = t.default_io_dtype(mode)
+    return _run(t, model, output, Quantize(mode=mode, io_dtype=io), calibration, eval_data, False, {})

@@ -10,10 +10,10 @@ import numpy as np
 from edgekit._log import quiet_native
 from edgekit.convert.artifact import Artifact, ParityInputs, make_artifact, write_verified
 from edgekit.convert.parity import FLOAT_TOLERANCE
-from edgekit.convert.source import Source, open_source
+from edgekit.keras.source import Source, open_source
 from edgekit.data import model_inputs, random_inputs
 from edgekit.errors import ConversionError, DataError
-from edgekit.recipe import IO_DTYPES, QUANTIZE_MODES, Quantize
+from edgekit.recipe import Quantize
 
 CALIBRATION_SAMPLES = 200
 
@@ -38,8 +38,6 @@ def to_tflite(
 
 
 def _convert(source: Source, output, quant: Quantize, calibration: Any, eval_data: Any, batch: int | None, fmt: str) -> Artifact:
-    if quant.mode not in QUANTIZE_MODES or quant.io_dtype not in IO_DTYPES:
-        raise ConversionError(f"unknown quantization {quant.mode!r}/{quant.io_dtype!r}")
     crashing = [name for name, kind in getattr(source, "recurrent", {}).items() if kind == "GRU"]
     if quant.mode in ("int8", "int16x8") and crashing:
         raise ConversionError(

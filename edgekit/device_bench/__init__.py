@@ -2,12 +2,12 @@
 
 Runs with ``edgekit[runtime]`` only (numpy, PyYAML, ai-edge-litert, onnxruntime): it never imports TensorFlow.
 
-    from edgekit.device_bench import bench, model_stats, compare
+    from edgekit.device_bench import bench, model_stats, compare_results
     r = bench("model.tflite", threads=2, device_profile="rpi4")
     print(r.latency.p50, r.stats.macs, r.energy)
 """
 
-from edgekit.device_bench.bench import BenchResult, Comparison, bench, bench_many, compare, load_results, to_csv
+from edgekit.device_bench.bench import BenchResult, Comparison, bench, bench_many, compare_results, load_results, to_csv
 from edgekit.device_bench.conditions import Conditions, machine_conditions
 from edgekit.device_bench.energy import (
     HOROWITZ_45NM_PJ,
@@ -38,7 +38,7 @@ __all__ = [
     "Spread",
     "bench",
     "bench_many",
-    "compare",
+    "compare_results",
     "device_profiles",
     "diff_op_profiles",
     "get_device_profile",

@@ -1,7 +1,7 @@
 """``bench``: one model, one setting -> a :class:`BenchResult` that says what was measured and how.
 
 A result carries the edgekit version, the settings, the machine conditions before and after the timed runs, and
-every figure with its units, so two results can be compared (:func:`compare`) long after they were taken.
+every figure with its units, so two results can be compared (:func:`compare_results`) long after they were taken.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from edgekit.device_bench.latency import LatencyStats, measure
 from edgekit.device_bench.memory import MemoryUsage, MemoryWatch
 from edgekit.errors import AcceleratorError, EdgekitError
 
-__all__ = ["BenchResult", "bench", "bench_many", "compare", "Comparison", "to_csv", "load_results"]
+__all__ = ["BenchResult", "bench", "bench_many", "compare_results", "Comparison", "to_csv", "load_results"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -245,7 +245,7 @@ class Comparison:
     pairs: tuple[dict[str, Any], ...]  # per pair: a/b labels, metric rows, context differences
 
 
-def compare(a: Any, b: Any) -> Comparison:
+def compare_results(a: Any, b: Any) -> Comparison:
     """Differences between two sets of results (paths to JSON files, result dicts, or BenchResults).
 
     Results are paired by (threads, batch, accelerator); with one result on each side they are paired as is."""

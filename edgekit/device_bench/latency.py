@@ -23,7 +23,7 @@ import numpy as np
 
 from edgekit.errors import DataError, EdgekitError
 
-__all__ = ["LatencyStats", "Measurement", "latency_stats", "measure", "random_inputs"]
+__all__ = ["LatencyStats", "Measurement", "latency_stats", "measure", "bench_inputs"]
 
 DEFAULT_MIN_TIME = 1.0
 MIN_RUNS = 10
@@ -82,7 +82,7 @@ def latency_stats(times_ms: Sequence[float], total_s: float | None = None) -> La
     )
 
 
-def random_inputs(specs: Sequence[Any], batch: int = 1, seed: int = 0) -> list[np.ndarray]:
+def bench_inputs(specs: Sequence[Any], batch: int = 1, seed: int = 0) -> list[np.ndarray]:
     """One array per input spec: batch on the first dimension, seeded values.
 
     Float and quantized inputs get float32 in [-1, 1] (the runtime quantizes them); other integer inputs get
@@ -160,7 +160,7 @@ def measure(
     try:
         if on_loaded is not None:
             on_loaded(model)
-        x = random_inputs(model.inputs, batch=batch, seed=0)
+        x = bench_inputs(model.inputs, batch=batch, seed=0)
         feed: Any = x[0] if len(x) == 1 else x
         t0 = time.perf_counter()
         model.predict(feed)

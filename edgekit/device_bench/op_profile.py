@@ -203,11 +203,11 @@ def _clone(obj):
 
 def _time_model(path: Path, accelerator: str, threads: int | None, min_time_s: float, min_runs: int) -> float:
     """Median ms of ``predict`` on a model through edgekit.runtime, warm-up first."""
-    from edgekit.device_bench.latency import random_inputs
+    from edgekit.device_bench.latency import bench_inputs
     from edgekit.runtime import load
 
     with load(path, accelerator=accelerator, threads=threads) as model:
-        arrays = random_inputs(model.inputs, batch=1, seed=0)
+        arrays = bench_inputs(model.inputs, batch=1, seed=0)
         x: Any = arrays[0] if len(arrays) == 1 else arrays
         for _ in range(2):
             model.predict(x)
@@ -282,7 +282,7 @@ def _profile_onnx(path: Path, threads: int | None, min_time_s: float) -> OpProfi
         import onnxruntime as ort
     except ImportError as exc:
         raise DependencyError("onnxruntime", "runtime") from exc
-    from edgekit.device_bench.latency import random_inputs
+    from edgekit.device_bench.latency import bench_inputs
     from edgekit.runtime import TensorSpec
 
     with tempfile.TemporaryDirectory(prefix="edgekit-ort-") as tmp:
@@ -294,7 +294,7 @@ def _profile_onnx(path: Path, threads: int | None, min_time_s: float) -> OpProfi
         sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         specs = [TensorSpec(i.name, tuple(d if isinstance(d, int) else None for d in i.shape),
                             _ORT_TYPES.get(i.type, "float32"), None) for i in sess.get_inputs()]
-        feed = dict(zip([s.name for s in specs], random_inputs(specs, batch=1, seed=0)))
+        feed = dict(zip([s.name for s in specs], bench_inputs(specs, batch=1, seed=0)))
         runs, start = 0, time.perf_counter()
         whole = []
         while runs < 10 or time.perf_counter() - start < min_time_s * 10:

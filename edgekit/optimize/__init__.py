@@ -13,7 +13,7 @@ TensorFlow is imported only when a function runs.
 
 from edgekit.optimize.apply import apply_recipe
 from edgekit.optimize.data import TrainData, as_train_data, fit_to_model, load_train_data
-from edgekit.optimize.layers import OptimizeError
+from edgekit.errors import OptimizeError
 from edgekit.optimize.metrics import (
     Metrics,
     WeightStats,
@@ -25,7 +25,7 @@ from edgekit.optimize.metrics import (
 )
 from edgekit.optimize.progress import Progress
 from edgekit.optimize.result import LayerReport, OptimizedModel, keras_weight_stats
-from edgekit.optimize.run import OptimizeResult, Variant, measure_artifact, optimize_model, output_paths
+from edgekit.optimize.single import OptimizeResult, Variant, measure_artifact, optimize_model, output_paths
 from edgekit.optimize.techniques import cluster, prune, pruning_schedule, quantize_aware
 from edgekit.optimize.tflite_weights import tflite_weight_stats
 

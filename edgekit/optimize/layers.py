@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from edgekit._tf import tf_keras
-from edgekit.errors import EdgekitError
+from edgekit.errors import OptimizeError
 
 # Why QAT leaves a layer in float, by class name (layers tfmot's default 8-bit registry has no config for).
 QAT_FLOAT_REASONS = {
@@ -26,10 +26,6 @@ QAT_FLOAT_REASONS = {
 QAT_DEFAULT_REASON = "tfmot's default 8-bit scheme has no quantize config for {cls}"
 # 2:4 structured sparsity: tfmot implements it for these layer classes only.
 M_BY_N_LAYERS = ("Conv2D", "Dense")
-
-
-class OptimizeError(EdgekitError):
-    """A model or layer that a technique cannot be applied to, or a selection that makes no sense."""
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,13 @@ ROC-AUC is not computed: it needs scores per class, and a hard-label AUC would b
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
 from edgekit.errors import DataError
+from edgekit.metrics import compare_outputs, top1_agreement
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def classification_metrics(scores: np.ndarray, labels: Any, reference: np.ndarra
     precision, recall, f1 = macro_prf(y, pred)
     agreement = None
     if reference is not None:
-        agreement = float(np.mean(np.asarray(reference).argmax(axis=1) == pred))
+        agreement = top1_agreement(np.asarray(reference), scores)
     return Metrics("classification", len(y), top1=float(np.mean(pred == y)), top5=top5, precision=precision,
                    recall=recall, f1=f1, agreement=agreement)
 
@@ -109,14 +109,8 @@ def fidelity_metrics(outputs: np.ndarray, reference: np.ndarray) -> Metrics:
     ref = np.asarray(reference, dtype=np.float64)
     if out.shape != ref.shape:
         raise DataError(f"outputs of shape {out.shape} cannot be compared with reference outputs of shape {ref.shape}")
-    diff = out - ref
-    noise = float(np.sum(diff * diff))
-    signal = float(np.sum(ref * ref))
-    norm = math.sqrt(float(np.sum(out * out)) * signal)
-    cosine = float(np.sum(out * ref) / norm) if norm else (1.0 if noise == 0 else 0.0)
-    snr = math.inf if noise == 0 else (10 * math.log10(signal / noise) if signal else -math.inf)
-    return Metrics("fidelity", len(out), max_abs_error=float(np.max(np.abs(diff))) if diff.size else 0.0,
-                   mean_abs_error=float(np.mean(np.abs(diff))) if diff.size else 0.0, cosine=cosine, snr_db=snr)
+    m = compare_outputs(ref, out, ("max_abs_error", "mean_abs_error", "cosine", "snr_db"))
+    return Metrics("fidelity", len(out), **m)
 
 
 def evaluate_outputs(outputs: Any, labels: Any | None = None, reference: Any | None = None) -> Metrics:

@@ -26,12 +26,11 @@ from edgekit import __version__
 from edgekit._fs import atomic_path, write_text_atomic
 from edgekit._json import json_default
 from edgekit._versions import package_versions
-from edgekit.errors import DataError, EdgekitError
+from edgekit.errors import BridgeError, DataError, EdgekitError
 from edgekit.optimize.ranking import Candidate, Constraints, rank
 from edgekit.recipe import Recipe, dump_recipes, preset
+from edgekit.targets import TARGETS, accelerator
 
-TARGETS = ("cpu", "gpu", "edgetpu")
-SUFFIX = {"tflite": ".tflite", "onnx": ".onnx", "edgetpu": ".tflite"}
 EVAL_RANDOM_SAMPLES = 256
 
 
@@ -45,24 +44,28 @@ class Settings:
     force: bool = False
 
     def __post_init__(self):
-        if self.target not in TARGETS:
-            raise EdgekitError(f"unknown target {self.target!r}; choose one of {', '.join(TARGETS)}")
+        accelerator(self.target)  # an unknown name is an error that lists the valid ones
 
 
 def default_recipes(target: str) -> tuple[Recipe, ...]:
-    return preset("edgetpu" if target == "edgetpu" else "default")
+    return preset(accelerator(target).preset)
 
 
 def for_target(recipes: Sequence[Recipe], target: str) -> tuple[list[Recipe], list[dict]]:
-    """The Edge TPU runs fully-int8 models only: keep int8 recipes (as uint8-I/O edgetpu artifacts), skip the rest."""
-    if target != "edgetpu":
+    """An accelerator that runs one format only (the Edge TPU: full-int8 edgetpu artifacts with uint8 I/O) keeps the
+    recipes whose quantization that format produces, converted to it, and skips the rest."""
+    fmt = accelerator(target).format
+    if fmt is None:
         return list(recipes), []
+    spec = TARGETS[fmt]
     kept, skipped = [], []
     for r in recipes:
-        if r.quantize.mode == "int8":
-            kept.append(replace(r, quantize=replace(r.quantize, io_dtype="uint8"), formats=("edgetpu",)))
+        if r.quantize.mode in spec.quantize_modes:
+            io = r.quantize.io_dtype if r.quantize.io_dtype in spec.io_dtypes else spec.default_io_dtype(r.quantize.mode)
+            kept.append(replace(r, quantize=replace(r.quantize, io_dtype=io), formats=(fmt,)))
         else:
-            skipped.append(_not_run(r, "skipped", f"the Edge TPU runs fully-int8 models only; this variant is {r.quantize.mode}"))
+            skipped.append(_not_run(r, "skipped", f"the {target} target runs {' or '.join(spec.quantize_modes)} models only; "
+                                                  f"this variant is {r.quantize.mode}"))
     return kept, skipped
 
 
@@ -133,8 +136,8 @@ def optimize(
 def _load(path, trust_model: bool):
     """The model as tf-keras (a Keras 3 file is bridged and verified). A Keras 3 model the bridge cannot rebuild
     stays Keras 3: it still converts and post-training quantizes; the fine-tuning variants are skipped (``blocked``)."""
-    from edgekit.keras_bridge import BridgeError, BridgeResult, load_as_tf_keras
-    from edgekit.keras_model import load_keras3_model
+    from edgekit.keras.bridge import BridgeResult, load_as_tf_keras
+    from edgekit.keras.loading import load_keras3_model
 
     try:
         return load_as_tf_keras(path, trust_model=trust_model)
@@ -144,7 +147,7 @@ def _load(path, trust_model: bool):
 
 
 def _eval_set(original, train) -> tuple[np.ndarray, np.ndarray | None, str]:
-    from edgekit.optimize.run import eval_inputs
+    from edgekit.optimize.single import eval_inputs
 
     x, y, label = eval_inputs(original, train, EVAL_RANDOM_SAMPLES)
     if train is None and isinstance(x, list):
@@ -190,7 +193,7 @@ def _measure_variant(index, recipe, loaded, train, eval_x, eval_y, reference, vd
     optimized, model, saved = None, loaded.model, None
     if recipe.needs_training:
         steps(index, recipe.name, "fine-tuning (" + ", ".join(s for s in ("prune" if recipe.prune else "", "cluster" if recipe.cluster else "", "QAT" if recipe.quantize.aware else "") if s) + ")")
-        from edgekit.keras_bridge import save_like_source
+        from edgekit.keras.bridge import save_like_source
         from edgekit.optimize.apply import apply_recipe
 
         optimized = apply_recipe(loaded.model, recipe, train, progress=progress)
@@ -201,7 +204,7 @@ def _measure_variant(index, recipe, loaded, train, eval_x, eval_y, reference, vd
     artifacts = []
     for fmt in recipe.formats:
         steps(index, recipe.name, f"converting to {fmt}")
-        artifact = convert_for_recipe(model, recipe, fmt, vdir / f"{recipe.name}{SUFFIX[fmt]}", calibration=calibration, eval_data=eval_x)
+        artifact = convert_for_recipe(model, recipe, fmt, vdir / f"{recipe.name}{TARGETS[fmt].suffix}", calibration=calibration, eval_data=eval_x)
         steps(index, recipe.name, f"measuring {fmt} (accuracy, size, latency, energy)")
         artifacts.append(_measure_artifact(artifact, eval_x, eval_y, reference, settings))
     result = {
@@ -220,7 +223,7 @@ def _measure_variant(index, recipe, loaded, train, eval_x, eval_y, reference, vd
 def _measure_artifact(artifact, eval_x, eval_y, reference, settings: Settings) -> dict:
     from edgekit.device_bench import bench
     from edgekit.errors import AcceleratorError
-    from edgekit.optimize.run import measure_artifact
+    from edgekit.optimize.single import measure_artifact
 
     metrics = measure_artifact(artifact.path, eval_x, eval_y, reference)
     options = dict(threads=settings.threads, min_time=settings.bench_seconds, device_profile=settings.device_profile)

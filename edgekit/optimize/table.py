@@ -1,10 +1,10 @@
-"""The terminal report of an :class:`~edgekit.optimize.run.OptimizeResult`: variants side by side, then layers."""
+"""The terminal report of an :class:`~edgekit.optimize.single.OptimizeResult`: variants side by side, then layers."""
 
 from __future__ import annotations
 
 from edgekit._table import fmt, human_bytes, render
 from edgekit.optimize.metrics import size_summary
-from edgekit.optimize.run import OptimizeResult
+from edgekit.optimize.single import OptimizeResult
 
 
 def _pct(value: float | None) -> str:

@@ -17,12 +17,12 @@ from typing import Any
 from edgekit._log import quiet_native
 from edgekit._tf import tf_keras, tfmot
 from edgekit.errors import DataError
+from edgekit.errors import OptimizeError
 from edgekit.optimize.data import TrainData, as_train_data, fit_to_model
 from edgekit.optimize.layers import (
     M_BY_N_LAYERS,
     QAT_DEFAULT_REASON,
     QAT_FLOAT_REASONS,
-    OptimizeError,
     _first_line,
     check_wrappable,
     fresh_copy,

@@ -13,10 +13,10 @@ import numpy as np
 
 from edgekit._log import quiet_native
 from edgekit._tf import tf_keras
-from edgekit.errors import DataError
+from edgekit.errors import DataError, RecipeError
 from edgekit.optimize.data import TrainData
 from edgekit.optimize.progress import Progress
-from edgekit.recipe import RecipeError, Train
+from edgekit.recipe import Train
 
 DEFAULT_LEARNING_RATE = 1e-4  # fine-tuning a trained model: small steps
 FINE_TUNE_FACTOR = 0.1  # the model's own optimizer is reused at a tenth of its learning rate

@@ -176,7 +176,7 @@ def load_keras_model(path: str | Path, trust_model: bool = False, custom_objects
     """Load a Keras 2 (tf-keras) model from .h5, .keras or a Keras SavedModel directory, safely by default.
 
     Keras 3 files are detected and refused with a message naming what loads them: :func:`load_keras3_model`
-    (a Keras 3 model) or ``edgekit.keras_bridge.load_as_tf_keras`` (a tf-keras model rebuilt from it).
+    (a Keras 3 model) or ``edgekit.keras.bridge.load_as_tf_keras`` (a tf-keras model rebuilt from it).
     """
     from edgekit._tf import tf_keras
 
@@ -184,7 +184,7 @@ def load_keras_model(path: str | Path, trust_model: bool = False, custom_objects
     if model_file.keras_major is not None and model_file.keras_major >= 3:
         raise ModelLoadError(
             f"{model_file.path} was saved by Keras {model_file.keras_version} (tf.keras in TensorFlow 2.16+); "
-            "tf-keras cannot read it: load it with load_keras3_model(), or edgekit.keras_bridge.load_as_tf_keras() "
+            "tf-keras cannot read it: load it with load_keras3_model(), or edgekit.keras.bridge.load_as_tf_keras() "
             "for a verified tf-keras rebuild"
         )
     if model_file.kind == "savedmodel" and model_file.keras_version is None:

@@ -11,7 +11,7 @@ What cannot be bridged (custom or subclassed models, layers with no counterpart 
 other Keras does not have) raises :class:`BridgeError` naming every blocking layer; conversion and post-training
 quantization still work on the Keras 3 model directly (``edgekit.convert``).
 
->>> from edgekit.keras_bridge import load_as_tf_keras, to_keras3
+>>> from edgekit.keras.bridge import load_as_tf_keras, to_keras3
 >>> bridged = load_as_tf_keras("model.keras")          # BridgeResult: .model is a tf-keras model
 >>> ...prune / cluster / QAT bridged.model with tfmot, strip...
 >>> to_keras3(stripped, "pruned.keras")                # BridgeResult: .path is the Keras 3 file
@@ -28,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.errors import EdgekitError
+from edgekit.errors import BridgeError
+from edgekit.metrics import max_abs_error, rel_max_error
 
 DEFAULT_TOLERANCE = 1e-5  # relative max error: max |a - b| / max |a|
 VERIFY_SAMPLES = 16
@@ -78,14 +79,6 @@ STILL_WORKS = (
 )
 
 
-class BridgeError(EdgekitError):
-    """A model the bridge cannot rebuild on the other Keras, or a rebuild whose outputs differ."""
-
-    def __init__(self, message: str, blockers: tuple[str, ...] = ()):
-        super().__init__(message)
-        self.blockers = blockers
-
-
 @dataclass(frozen=True)
 class BridgeResult:
     model: Any  # the rebuilt model: tf-keras for to_tf_keras / load_as_tf_keras, Keras 3 for to_keras3
@@ -108,7 +101,7 @@ class BridgeResult:
 def load_as_tf_keras(path: str | os.PathLike, trust_model: bool = False, tolerance: float = DEFAULT_TOLERANCE) -> BridgeResult:
     """A tf-keras model for ``path``, whatever Keras saved it: a Keras 2 file loads with tf-keras as it is
     (``direction="tf_keras"``); a Keras 3 file loads with Keras 3 and is bridged and verified."""
-    from edgekit.keras_model import inspect_model_file, load_keras3_model, load_keras_model
+    from edgekit.keras.loading import inspect_model_file, load_keras3_model, load_keras_model
 
     model_file = inspect_model_file(path)
     if model_file.keras_major is not None and model_file.keras_major >= 3:
@@ -528,9 +521,7 @@ def _verified(original: Any, rebuilt: Any, bridge: _Bridge, direction: str, tole
         raise BridgeError(
             f"the rebuilt {original.name} has outputs {[g.shape for g in got]}, the original {[r.shape for r in ref]}"
         )
-    max_abs = max(float(np.max(np.abs(r - g))) if r.size else 0.0 for r, g in zip(ref, got))
-    scale = max(float(np.max(np.abs(r))) if r.size else 0.0 for r in ref)
-    rel = max_abs / scale if scale > 0 else max_abs
+    max_abs, rel = max_abs_error(ref, got), rel_max_error(ref, got)
     if not np.isfinite(rel) or rel > tolerance:
         raise BridgeError(
             f"the {bridge.dst_name} rebuild of {original.name} differs from the original by {rel:.2e} (relative max "

@@ -30,6 +30,7 @@ from edgekit.optimize.progress import Progress
 from edgekit.optimize.result import OptimizedModel
 from edgekit.optimize.tflite_weights import tflite_weight_stats
 from edgekit.recipe import Recipe
+from edgekit.targets import TARGETS
 
 KERAS_SUFFIXES = (".h5", ".keras")
 RANDOM_EVAL_SAMPLES = 128
@@ -89,8 +90,7 @@ def output_paths(output: str | os.PathLike) -> dict[str, Path]:
     if out.suffix not in KERAS_SUFFIXES:
         raise ModelLoadError(f"the output {out} must end in .h5 or .keras (the optimized Keras model); its .tflite goes beside it")
     stem = out.with_suffix("")
-    return {"keras": out, "tflite": stem.with_suffix(".tflite"), "onnx": stem.with_suffix(".onnx"),
-            "recipe": Path(f"{stem}.recipe.yaml")}
+    return {"keras": out, **{name: stem.with_suffix(t.suffix) for name, t in TARGETS.items()}, "recipe": Path(f"{stem}.recipe.yaml")}
 
 
 def optimize_model(
@@ -108,7 +108,7 @@ def optimize_model(
     ``data``: training data (see :mod:`edgekit.optimize.data`); without it only post-training quantization runs,
     and the artifacts are compared with the original on seeded random inputs (fidelity only). ``calibration``
     overrides the int8 calibration inputs (default: a sample of the training inputs)."""
-    from edgekit.keras_bridge import BridgeResult, load_as_tf_keras, save_like_source
+    from edgekit.keras.bridge import BridgeResult, load_as_tf_keras, save_like_source
 
     progress = progress or Progress(False)
     paths = output_paths(output)

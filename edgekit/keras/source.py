@@ -13,6 +13,7 @@ from typing import Any, Protocol, Sequence
 import numpy as np
 
 from edgekit.errors import ConversionError, ModelLoadError
+from edgekit.keras.recurrent import recurrent_layers, static_batch_for_recurrent
 
 
 class Source(Protocol):
@@ -29,32 +30,6 @@ class Source(Protocol):
         """A ``tf.function`` with an input signature, taking the inputs (by position, named after
         ``input_specs``) and returning a dict of outputs keyed by ``output_names``; ``batch`` fixes the batch
         dimension (None: dynamic)."""
-
-
-RECURRENT = frozenset({"LSTM", "GRU", "SimpleRNN", "RNN", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"})
-
-
-def recurrent_layers(model: Any) -> dict[str, str]:
-    """Recurrent layers of a Keras model (either Keras), nested models and Bidirectional wrappers included:
-    ``{layer name: class name}``."""
-    found: dict[str, str] = {}
-    for layer in getattr(model, "layers", []):
-        inner = getattr(layer, "layer", None) if type(layer).__name__ == "Bidirectional" else layer
-        kind = type(inner).__name__
-        if kind in RECURRENT:
-            found[layer.name] = kind
-        if hasattr(layer, "layers"):
-            found.update(recurrent_layers(layer))
-    return found
-
-
-def static_batch_for_recurrent(recurrent: dict[str, str]) -> tuple[int | None, str]:
-    """Recurrent layers trace to TensorList ops that the TFLite converter (TF 2.21) lowers only with a static batch
-    ("'tf.TensorListReserve' op requires element_shape to be static"), in tf-keras and Keras 3 alike."""
-    if not recurrent:
-        return None, ""
-    return 1, (f"static batch 1: recurrent layers ({', '.join(recurrent)}) convert to TFLite only with a fixed batch; "
-               "edgekit.runtime runs larger batches one sample at a time")
 
 
 class KerasSource:
@@ -111,25 +86,25 @@ def open_source(model: Any, trust_model: bool = False) -> Source:
     """A :class:`Source` from a path (.h5, .keras, SavedModel directory) or an in-memory tf-keras or Keras 3 model.
 
     Paths dispatch on the Keras that saved the file: Keras 2 → :class:`KerasSource` (tf-keras), Keras 3 →
-    :class:`~edgekit.convert.keras3_source.Keras3Source`, a SavedModel without Keras metadata (e.g. Keras 3
-    ``model.export()``) → :class:`~edgekit.convert.keras3_source.SavedModelSource`."""
-    from edgekit.keras_model import is_keras3_model
+    :class:`~edgekit.keras.keras3_source.Keras3Source`, a SavedModel without Keras metadata (e.g. Keras 3
+    ``model.export()``) → :class:`~edgekit.keras.savedmodel_source.SavedModelSource`."""
+    from edgekit.keras.loading import is_keras3_model
 
     if isinstance(model, (str, os.PathLike)):
-        from edgekit.keras_model import inspect_model_file, load_keras3_model, load_keras_model
+        from edgekit.keras.loading import inspect_model_file, load_keras3_model, load_keras_model
 
         model_file = inspect_model_file(model)
         if model_file.keras_major is not None and model_file.keras_major >= 3:
-            from edgekit.convert.keras3_source import Keras3Source
+            from edgekit.keras.keras3_source import Keras3Source
 
             return Keras3Source(load_keras3_model(model, trust_model=trust_model), name=Path(model).stem)
         if model_file.kind == "savedmodel" and model_file.keras_version is None:
-            from edgekit.convert.keras3_source import SavedModelSource
+            from edgekit.keras.savedmodel_source import SavedModelSource
 
             return SavedModelSource(model, name=Path(model).name)
         return KerasSource(load_keras_model(model, trust_model=trust_model), name=Path(model).stem)
     if is_keras3_model(model):
-        from edgekit.convert.keras3_source import Keras3Source
+        from edgekit.keras.keras3_source import Keras3Source
 
         return Keras3Source(model)
     if hasattr(model, "count_params") and hasattr(model, "inputs"):
