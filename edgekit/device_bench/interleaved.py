@@ -167,7 +167,7 @@ def measure_interleaved(
     """Time every model in ``models`` (name → .tflite/.onnx path) interleaved with ``baseline`` (one of the names);
     see the module docstring for the protocol. Each model is fed one seeded random batch of 1 built from its specs."""
     from edgekit import runtime
-    from edgekit.device_bench.latency import random_inputs
+    from edgekit.device_bench.latency import bench_inputs
 
     if baseline not in models:
         raise EdgekitError(f"the baseline {baseline!r} is not among the models: {', '.join(models)}")
@@ -181,7 +181,7 @@ def measure_interleaved(
         for name in names:  # load, feed, warm up every model before any timing
             model = runtime.load(models[name], accelerator=accelerator, threads=threads)
             opened.append(model)
-            x = random_inputs(model.inputs, batch=1, seed=seed)
+            x = bench_inputs(model.inputs, batch=1, seed=seed)
             feed = x[0] if len(x) == 1 else x
             for _ in range(1 + WARMUP_RUNS):
                 model.predict(feed)
