@@ -6,12 +6,13 @@ from typing import Any, Sequence
 
 
 def human_bytes(n: float | int | None) -> str:
+    """Bytes in SI units, the way file sizes and flash budgets are quoted: 1 KB = 1000 B, 1 MB = 1000 KB."""
     if n is None:
         return "-"
     for unit in ("B", "KB", "MB", "GB"):
-        if abs(n) < 1024 or unit == "GB":
+        if abs(n) < 1000 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
+        n /= 1000
     return f"{n:.1f} GB"
 
 

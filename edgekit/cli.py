@@ -123,8 +123,9 @@ def convert(model, to, quantize, calibration, io_dtype, eval_data, opset, static
 @click.option("--fallback-cpu", is_flag=True, help="Run on the CPU if the accelerator is not available.")
 @click.option("--delegate", type=click.Path(), help="External TFLite delegate library (.so) for --accelerator.")
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads (default: the runtime's).")
-@click.option("--top-k", type=click.IntRange(min=0), default=5, show_default=True,
-              help="Classes to show per item for classifier outputs (0: none).")
+@click.option("--top-k", type=click.IntRange(min=0), default=None,
+              help="Classes to show per item (0: none). Default: 5 for outputs that are class probabilities "
+                   "(rows of a softmax); regression and other outputs are printed as values.")
 @click.option("--raw", is_flag=True, help="Quantized outputs as stored integers, not dequantized floats.")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable results.")
 def run_command(model, input_path, accelerator, fallback_cpu, delegate, threads, top_k, raw, as_json):
@@ -257,46 +258,66 @@ def bench(models, accelerator, threads, batch, runs, min_time, warmup, device_pr
 
 
 @cli.command()
-@click.argument("model", type=click.Path())
+@click.argument("model", type=click.Path(), required=False)
 @click.option("--data", metavar="DATA", help="Training + held-out data: .npz (x_train/y_train/x_val/y_val), an image folder, or module:function (--trust-code).")
 @click.option("--val-split", type=float, help="Held-out fraction when DATA has only x/y.")
-@click.option("--recipe", "recipe_file", type=click.Path(), help="Recipe YAML (one recipe or 'variants: [...]'); default: the built-in set for the target.")
+@click.option("--recipe", "recipe_file", metavar="NAME|FILE", help="A preset name (see --list-recipes) or a recipe YAML (one recipe or 'variants: [...]'); default: the preset for the target.")
+@click.option("--list-recipes", is_flag=True, help="List the preset recipe sets and their variants, and exit.")
 @click.option("--target", type=click.Choice(list(ACCELERATORS)), default="cpu", show_default=True, help="The accelerator latency is measured on.")
 @click.option("--device-profile", help="Device whose active power turns latency into energy (see edgekit bench --list-profiles).")
-@click.option("--max-accuracy-drop", type=float, default=1.0, show_default=True, help="Top-1 points below the original a variant may lose.")
-@click.option("--max-size", help="Largest artifact file, e.g. 2MB.")
-@click.option("--max-latency", help="Slowest median latency on this machine, e.g. 20ms.")
+@click.option("--max-accuracy-drop", type=float, default=1.0, show_default=True, help="Top-1 points below the original a variant may lose (without labels: points of top-1 agreement with the original).")
+@click.option("--max-file-size", help="Largest artifact file (flash/disk), e.g. 2MB (1 KB = 1000 B; KiB = 1024 B).")
+@click.option("--max-download", help="Largest gzipped artifact (what an app download or OTA update carries), e.g. 100KB.")
+@click.option("--max-size", hidden=True, help="Removed: ambiguous; use --max-file-size or --max-download.")
+@click.option("--max-latency", help="Slowest median latency on this machine, with its unit: 20ms, 0.5s, 800us.")
 @click.option("--threads", type=int, default=1, show_default=True, help="Threads for the latency measurements.")
 @click.option("-o", "--outdir", type=click.Path(), default="edgekit-out", show_default=True)
 @click.option("--force", is_flag=True, help="Redo variants finished in an earlier run with the same OUTDIR.")
 @click.option("--trust-model", is_flag=True, help="Allow Lambda layers and custom objects (runs code from the model).")
 @click.option("--trust-code", is_flag=True, help="Allow --data module:function (runs your code).")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json to stdout; no progress output.")
-def optimize(model, data, val_split, recipe_file, target, device_profile, max_accuracy_drop, max_size, max_latency,
-             threads, outdir, force, trust_model, trust_code, as_json):
+def optimize(model, data, val_split, recipe_file, list_recipes, target, device_profile, max_accuracy_drop,
+             max_file_size, max_download, max_size, max_latency, threads, outdir, force, trust_model, trust_code, as_json):
     """Try optimization variants of MODEL, measure each shipped artifact, rank them and recommend one.
 
     Writes OUTDIR/results.json, OUTDIR/report.html, OUTDIR/best.* and every artifact under OUTDIR/variants/.
+    Exit status: 0 a recommendation; 1 an error; 2 a usage error; 3 no variant produced an artifact;
+    4 artifacts were made but none meets every constraint (results.json and report.html say which came closest).
 
     \b
     edgekit optimize model.h5 --data data.npz
-    edgekit optimize model.h5 --data data.npz --max-size 200KB --max-latency 5ms --device-profile rpi4
-    edgekit optimize model.h5 --data images/ --target edgetpu -o out/
+    edgekit optimize model.h5 --data data.npz --max-download 100KB --max-latency 5ms --device-profile rpi4
+    edgekit optimize model.h5 --data images/ --target edgetpu --recipe edgetpu -o out/
+    edgekit optimize --list-recipes
     """
     from pathlib import Path
 
+    from edgekit.recipe import load_recipes, preset, preset_names
+
+    if list_recipes:
+        from edgekit._table import render
+
+        click.echo(render(["preset", "variants"], [[n, ", ".join(r.name for r in preset(n))] for n in preset_names()]))
+        return
+    if not model:
+        raise click.UsageError("give a model: edgekit optimize model.h5 (or --list-recipes)")
+    if max_size is not None:
+        raise click.UsageError("--max-size is ambiguous and was removed: use --max-file-size (the file, flash/disk) "
+                               "or --max-download (gzip, what ships)")
     from edgekit.optimize.pipeline import Settings
     from edgekit.optimize.pipeline import optimize as run_optimize
+    from edgekit.optimize.pipeline_report import text_summary
     from edgekit.optimize.progress import Progress
     from edgekit.optimize.ranking import Constraints, parse_latency, parse_size
-    from edgekit.optimize.pipeline_report import text_summary
-    from edgekit.recipe import load_recipes
 
     settings = Settings(
         target=target, device_profile=device_profile, threads=threads, force=force,
-        constraints=Constraints(max_accuracy_drop, parse_size(max_size), parse_latency(max_latency)),
+        constraints=Constraints(max_accuracy_drop, parse_size(max_file_size), parse_size(max_download),
+                                parse_latency(max_latency)),
     )
-    recipes = load_recipes(recipe_file) if recipe_file else None
+    recipes = None
+    if recipe_file:
+        recipes = preset(recipe_file) if recipe_file in preset_names() else load_recipes(recipe_file)
     step = None if as_json else (lambda line: click.echo(line, err=True))
     results = run_optimize(
         model, outdir, data=data, recipes=recipes, settings=settings, trust_model=trust_model, trust_code=trust_code,
@@ -304,9 +325,16 @@ def optimize(model, data, val_split, recipe_file, target, device_profile, max_ac
     )
     if as_json:
         emit_json(results)
-        return
-    click.echo(text_summary(results))
-    click.echo(f"\nreport: {Path(outdir) / 'report.html'}\nresults: {Path(outdir) / 'results.json'}")
+    else:
+        click.echo(text_summary(results))
+        click.echo(f"\nreport: {Path(outdir) / 'report.html'}\nresults: {Path(outdir) / 'results.json'}")
+    code = OPTIMIZE_EXIT_CODES.get(results.get("ranking", {}).get("outcome"), 0)
+    if code:
+        sys.exit(code)
+
+
+# `edgekit optimize` exit status when it ran but recommends nothing (README "Exit status").
+OPTIMIZE_EXIT_CODES = {"recommended": 0, "no-artifact": 3, "none-meets-constraints": 4}
 
 
 # ---- prune / cluster / quantize (issue 5) ----------------------------------------------------------------

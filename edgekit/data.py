@@ -54,7 +54,7 @@ def read_image(path: str | os.PathLike, shape: Sequence[int]) -> np.ndarray:
     try:
         from PIL import Image, UnidentifiedImageError
     except ImportError:
-        raise DependencyError("pillow") from None
+        raise DependencyError("pillow", extra="runtime") from None  # images feed models on the device too
     height, width, channels = (int(s) for s in shape)
     if channels not in (1, 3, 4):
         raise DataError(f"images can feed an input with 1, 3 or 4 channels; this input has shape {tuple(shape)}")

@@ -214,7 +214,7 @@ def load_recipes(path: str | os.PathLike) -> tuple[Recipe, ...]:
     """Read a recipe file: one recipe (a mapping with ``name``) or ``variants: [recipe, ...]``."""
     p = Path(path)
     if not p.is_file():
-        raise RecipeError(f"recipe file {p} does not exist")
+        raise RecipeError(f"recipe file {p} does not exist (or name a preset: {', '.join(preset_names())})")
     data = _safe_load(p.read_text(encoding="utf-8"), f"recipe file {p}")
     return recipes_from_data(data, source=str(p))
 
@@ -244,10 +244,18 @@ def dump_recipes(recipes: tuple[Recipe, ...] | list[Recipe]) -> str:
     return yaml.safe_dump({"variants": [r.to_dict() for r in recipes]}, sort_keys=False)
 
 
+_PRESETS = Path(__file__).parent / "recipes"
+
+
+def preset_names() -> list[str]:
+    """Names of the preset recipe sets shipped in ``edgekit/recipes/`` (``--recipe NAME``)."""
+    return sorted(p.stem for p in _PRESETS.glob("*.yaml"))
+
+
 def preset(name: str) -> tuple[Recipe, ...]:
     """A preset recipe set shipped in ``edgekit/recipes/NAME.yaml``."""
-    folder = Path(__file__).parent / "recipes"
-    available = sorted(p.stem for p in folder.glob("*.yaml"))
+    folder = _PRESETS
+    available = preset_names()
     if name not in available:
         raise RecipeError(f"unknown preset {name!r}; available: {', '.join(available)}")
     return load_recipes(folder / f"{name}.yaml")

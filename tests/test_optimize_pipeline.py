@@ -38,6 +38,9 @@ def test_every_variant_is_measured_on_its_artifact(run):
     for name, a in rows.items():
         assert Path(a["path"]).is_file() and a["file_bytes"] == Path(a["path"]).stat().st_size
         assert a["metrics"]["samples"] == 360 and a["macs"] > 1_000_000 and a["latency_ms"]["p50"] > 0
+        spread = a["latency_ms"]  # measured interleaved with fp32/tflite, in rounds
+        assert spread["p25"] <= spread["p50"] <= spread["p75"] and spread["rounds"] >= 2
+        assert spread["verdict"] == "baseline" if name == "fp32/tflite" else spread["ratio_ci95"][0] <= spread["ratio"] <= spread["ratio_ci95"][1]
         assert any(e["method"] == "op-count" and e["value"] > 0 for e in a["energy"])
     assert rows["int8/tflite"]["metrics"]["top1"] >= original - 0.01  # int8 within 1 point of float
     assert rows["pruned-int8/tflite"]["gzip_bytes"] < 0.5 * rows["int8/tflite"]["gzip_bytes"]
@@ -70,6 +73,12 @@ def test_without_data_only_post_training_variants_run(tmp_path, digits_model_pat
     assert status["fp32"][0] == status["f16"][0] == "done"
     assert results["original"]["metrics"]["task"] == "fidelity"
     assert (tmp_path / "report.html").is_file() and results["ranking"]["recommended"]
+    # no labels: ranked by fidelity, shown in the table, and said
+    ranking = results["ranking"]
+    assert ranking["basis"] == "fidelity" and "accuracy not measured (no labels): ranked by fidelity" in ranking["reason"]
+    f16 = next(v for v in results["variants"] if v["name"] == "f16")["artifacts"][0]["metrics"]
+    assert f16["agreement"] > 0.9 and f16["snr_db"] > 20
+    assert "accuracy was not measured" in (tmp_path / "report.html").read_text()
 
 
 def test_edgetpu_target_keeps_fully_int8_variants(tmp_path, digits_model_path, digits_data_path):
@@ -83,12 +92,59 @@ def test_edgetpu_target_keeps_fully_int8_variants(tmp_path, digits_model_path, d
     assert html.escape(art["latency_note"]) in (tmp_path / "report.html").read_text()
 
 
-def test_cli_bad_inputs_are_one_line(tmp_path, digits_model_path):
+def test_cli_bad_inputs_are_one_line_before_any_model_work(tmp_path, digits_model_path, monkeypatch):
+    import edgekit.optimize.pipeline as pipeline
+
+    def no_model_work(*args, **kwargs):
+        raise AssertionError("the model was loaded before the options, files and recipes were checked")
+
+    monkeypatch.setattr(pipeline, "_load", no_model_work)
     runner = CliRunner()
-    r = runner.invoke(cli, ["optimize", str(digits_model_path), "--max-size", "2 parsecs", "-o", str(tmp_path)])
-    assert r.exit_code == 1 and r.stderr.strip() == "error: size '2 parsecs' is not understood; write e.g. 2MB, 512KB or a number of bytes"
-    r = runner.invoke(cli, ["optimize", str(tmp_path / "none.h5"), "-o", str(tmp_path)])
+    out = tmp_path / "out"
+    cases = [
+        (["--max-download", "2 parsecs"], 1, "error: size '2 parsecs' is not understood; write e.g. 2MB, 512KB (1 KB = 1000 B), 512KiB (1024 B) or a number of bytes"),
+        (["--max-latency", "20"], 1, "error: latency '20' has no unit; write 20ms, 20s or 20us"),
+        (["--device-profile", "unknown"], 1, "error: unknown device profile 'unknown'; available: coral-devboard,"),
+        (["--recipe", "nope"], 1, "error: recipe file nope does not exist (or name a preset: default, edgetpu)"),
+        (["--data", str(tmp_path / "none.npz")], 1, "error: "),
+        (["--max-size", "100KB"], 2, "--max-size is ambiguous and was removed: use --max-file-size"),
+        (["--threads", "0"], 1, "error: threads must be at least 1, got 0"),
+    ]
+    for args, code, message in cases:
+        r = runner.invoke(cli, ["optimize", str(digits_model_path), *args, "-o", str(out)])
+        errors = [line for line in r.stderr.splitlines() if line.lower().startswith("error")]
+        assert r.exit_code == code and message in r.stderr and len(errors) == 1, (args, r.stderr)
+        assert not out.exists()
+    r = runner.invoke(cli, ["optimize", str(tmp_path / "none.h5"), "-o", str(out)])
     assert r.exit_code == 1 and "does not exist" in r.stderr
+
+
+def test_cli_presets_by_name_and_listed():
+    r = CliRunner().invoke(cli, ["optimize", "--list-recipes"])
+    assert r.exit_code == 0 and "default" in r.output and "edgetpu" in r.output and "pruned-clustered-qat-int8" in r.output
+
+
+def test_single_class_labels_fall_back_to_fidelity_and_unmet_constraints_exit_4(tmp_path, digits_model_path, digits_data):
+    """Held-out labels of one class made every variant score 100 %: warn, rank by fidelity; and a run whose
+    variants all miss a constraint exits 4 (documented), not 0."""
+    import numpy as np
+
+    keep = digits_data["y_val"] == 3
+    data = tmp_path / "one_class.npz"
+    np.savez(data, x_train=digits_data["x_train"], y_train=digits_data["y_train"], x_val=digits_data["x_val"][keep],
+             y_val=digits_data["y_val"][keep])
+    recipe = tmp_path / "fp32.yaml"
+    recipe.write_text("name: fp32\n")
+    out = tmp_path / "out"
+    r = CliRunner().invoke(cli, ["optimize", str(digits_model_path), "--data", str(data), "--recipe", str(recipe),
+                                 "--max-file-size", "1KB", "-o", str(out), "--json"])
+    assert r.exit_code == 4, r.output
+    results = json.loads((out / "results.json").read_text())
+    assert results["ranking"]["outcome"] == "none-meets-constraints" and results["ranking"]["basis"] == "fidelity"
+    assert any(w.startswith("the held-out labels hold a single class (3)") and "ranked by fidelity" in w
+               for w in results["warnings"])
+    assert results["original"]["metrics"]["top1"] is None and "labels not used" in results["eval"]["what"]
+    assert "single class" in (out / "report.html").read_text()
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
@@ -114,8 +170,8 @@ def test_rerun_reuses_finished_variants_and_reranks(run, digits_model_path, digi
     out, first, _ = run
     steps = []
     again = optimize(digits_model_path, out, data=digits_data_path, recipes=RECIPES,
-                     settings=Settings(bench_seconds=0.2, constraints=Constraints(max_accuracy_drop=0.0, max_size=1000)), on_step=steps.append)
-    assert all("reused" in s for s in steps) and len(steps) == 3
+                     settings=Settings(bench_seconds=0.2, constraints=Constraints(max_accuracy_drop=0.0, max_file_bytes=1000)), on_step=steps.append)
+    assert len([s for s in steps if "reused" in s]) == 3 and not any("fine-tuning" in s for s in steps)
     assert again["ranking"]["recommended"] is None
     assert again["ranking"]["reason"].startswith("no variant meets every constraint; closest:")
     assert "No recommendation" in (out / "report.html").read_text()

@@ -116,3 +116,36 @@ def test_run_bad_files(runtime_models, tmp_path, sample_npy):
 def test_run_help_has_an_example():
     result = invoke("run", "--help")
     assert result.exit_code == 0 and "edgekit run digits.tflite --input sample.npy" in result.output
+
+
+def test_regression_outputs_are_values_not_classes(runtime_models, tmp_path, sample_npy):
+    """Two Dense heads without softmax: no top-k unless asked; a softmax classifier still gets its top-5."""
+    data = tmp_path / "ab.npz"
+    np.savez(data, a=np.ones((2, 4), "float32"), b=np.zeros((2, 3), "float32"))
+    outs = json.loads(invoke("run", runtime_models.multi, "-i", data, "--json").output)["outputs"]
+    assert [o["top_k"] for o in outs] == [[], []] and all(len(o["values"]) == 2 for o in outs)
+    asked = json.loads(invoke("run", runtime_models.multi, "-i", data, "--json", "--top-k", "2").output)["outputs"]
+    assert all(len(o["top_k"]) == 2 for o in asked)
+    probs = json.loads(invoke("run", runtime_models.int8, "-i", sample_npy[0], "--json").output)["outputs"][0]
+    assert len(probs["top_k"]) == 3 and len(probs["top_k"][0]) == 5
+
+
+def test_missing_pillow_points_to_the_runtime_extra(monkeypatch, tmp_path):
+    import sys
+
+    from edgekit.data import read_image
+    from edgekit.errors import DependencyError
+
+    monkeypatch.setitem(sys.modules, "PIL", None)
+    with pytest.raises(DependencyError, match=r"pip install 'edgekit\[runtime\]'"):
+        read_image(tmp_path / "x.png", (8, 8, 1))
+
+
+def test_pillow_is_in_the_runtime_extra_and_matplotlib_in_full():
+    import configparser
+    from pathlib import Path
+
+    cfg = configparser.ConfigParser()
+    cfg.read(Path(__file__).resolve().parents[1] / "setup.cfg")
+    extras = cfg["options.extras_require"]
+    assert "pillow" in extras["runtime"] and "matplotlib" in extras["full"]

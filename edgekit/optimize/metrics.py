@@ -12,7 +12,7 @@ ROC-AUC is not computed: it needs scores per class, and a hard-label AUC would b
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -109,8 +109,23 @@ def fidelity_metrics(outputs: np.ndarray, reference: np.ndarray) -> Metrics:
     ref = np.asarray(reference, dtype=np.float64)
     if out.shape != ref.shape:
         raise DataError(f"outputs of shape {out.shape} cannot be compared with reference outputs of shape {ref.shape}")
-    m = compare_outputs(ref, out, ("max_abs_error", "mean_abs_error", "cosine", "snr_db"))
-    return Metrics("fidelity", len(out), **m)
+    m = compare_outputs(ref, out, ("max_abs_error", "mean_abs_error", "cosine", "snr_db", "top1_agreement"))
+    return Metrics("fidelity", len(out), agreement=m.pop("top1_agreement"), **m)
+
+
+def unusable_labels(labels: Any, classes: int) -> str | None:
+    """Why held-out labels cannot rank variants (one class, or fewer than 2 samples of a class: every variant
+    scores the same), or None when they can."""
+    y = sparse_labels(labels, classes)
+    if y is None:
+        return None
+    values, counts = np.unique(y, return_counts=True)
+    if len(values) < 2:
+        return f"the held-out labels hold a single class ({int(values[0])}) in {len(y)} samples"
+    if counts.min() < 2:
+        rare = [int(v) for v, n in zip(values, counts) if n < 2]
+        return f"the held-out labels have fewer than 2 samples of class(es) {', '.join(map(str, rare[:10]))}"
+    return None
 
 
 def evaluate_outputs(outputs: Any, labels: Any | None = None, reference: Any | None = None) -> Metrics:
@@ -119,7 +134,12 @@ def evaluate_outputs(outputs: Any, labels: Any | None = None, reference: Any | N
     out = _single(outputs)
     ref = _single(reference) if reference is not None else None
     if is_classification(out, labels):
-        return classification_metrics(out, labels, ref)
+        metrics = classification_metrics(out, labels, ref)
+        if ref is None or np.shape(ref) != out.shape:
+            return metrics
+        fidelity = fidelity_metrics(out, ref)
+        return replace(metrics, max_abs_error=fidelity.max_abs_error, mean_abs_error=fidelity.mean_abs_error,
+                       cosine=fidelity.cosine, snr_db=fidelity.snr_db)
     if ref is None:
         raise DataError(
             "cannot measure this model: its outputs are not a classifier's (N, classes) scores matching the labels, "

@@ -45,6 +45,12 @@ class Settings:
 
     def __post_init__(self):
         accelerator(self.target)  # an unknown name is an error that lists the valid ones
+        if self.threads < 1:
+            raise EdgekitError(f"threads must be at least 1, got {self.threads}")
+        if self.device_profile is not None:
+            from edgekit.device_bench.energy import get_device_profile
+
+            get_device_profile(self.device_profile)  # an unknown name fails here, listing the known ones
 
 
 def default_recipes(target: str) -> tuple[Recipe, ...]:
@@ -105,21 +111,37 @@ def optimize(
     """
     from edgekit.optimize.data import as_train_data, fit_to_model, load_train_data
 
+    # Everything that can be checked without TensorFlow is checked first: a bad option, file or recipe fails in
+    # a second, not after minutes of fine-tuning.
     out = Path(outdir)
-    out.mkdir(parents=True, exist_ok=True)
-    loaded = _load(model, trust_model)
-    original = loaded.model
+    if out.exists() and not out.is_dir():
+        raise EdgekitError(f"output folder {out} is a file; give a folder with -o")
+    if isinstance(model, (str, os.PathLike)) and not Path(model).exists():
+        raise EdgekitError(f"model {model} does not exist")
     train = None
     if data is not None:
         train = load_train_data(data, val_split=val_split, trust_code=trust_code) if isinstance(data, (str, os.PathLike)) else as_train_data(data)
-        train = fit_to_model(train, original)
     recipes, not_run = for_target(list(recipes) if recipes else default_recipes(settings.target), settings.target)
     if not recipes:
         raise EdgekitError(f"no recipe can run for target {settings.target}: {'; '.join(v['reason'] for v in not_run)}")
+    loaded = _load(model, trust_model)
+    original = loaded.model
+    if train is not None:
+        train = fit_to_model(train, original)
+    out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "recipes.yaml", dump_recipes(recipes))
 
     eval_x, eval_y, eval_label = _eval_set(original, train)
     reference = _keras_outputs(original, eval_x)
+    warnings = []
+    if eval_y is not None and np.ndim(reference) == 2:
+        from edgekit.optimize.metrics import unusable_labels
+
+        why = unusable_labels(eval_y, np.shape(reference)[1])
+        if why:
+            warnings.append(f"{why}: every variant would score the same top-1, so accuracy is not used; variants are "
+                            "ranked by fidelity to the original (top-1 agreement, SNR) on the held-out inputs")
+            eval_y, eval_label = None, f"{eval_label}, labels not used"
     from edgekit.optimize.metrics import evaluate_outputs
 
     original_metrics = evaluate_outputs(reference, eval_y, reference=reference)
@@ -129,8 +151,39 @@ def optimize(
         variants.append(_run_variant(index, recipe, loaded, train, eval_x, eval_y, reference, out, settings, steps, progress))
         steps.done += 1
     variants += not_run
+    latency = _interleave(variants, settings, on_step)
     results = _results(model, loaded, train, eval_label, len(eval_x), original_metrics, variants, settings)
+    results["latency"] = latency
+    if latency and latency.get("busy"):
+        warnings.append(latency["busy"])
+    results["warnings"] = warnings
     return _rank_and_publish(results, out)
+
+
+def _interleave(variants: list[dict], settings: Settings, on_step) -> dict | None:
+    """Time every artifact interleaved with the float32 .tflite (see device_bench.interleaved): each artifact's
+    ``latency_ms`` becomes its median and spread, with its ratio to the baseline and the verdict (faster, slower,
+    or no measurable difference). Returns how it was measured, and whether the machine was busy."""
+    from edgekit.device_bench.interleaved import measure_interleaved
+
+    arts = {f"{v['name']}/{a['format']}": a for v in variants if v.get("status") == "done" for a in v["artifacts"]}
+    if not arts:
+        return None
+    baseline = "fp32/tflite" if "fp32/tflite" in arts else next(iter(arts))
+    on_cpu = any(a.get("latency_note") for a in arts.values())
+    if on_step is not None:
+        on_step(f"latency: {len(arts)} artifacts interleaved with {baseline} in rounds")
+    measured = measure_interleaved({n: a["path"] for n, a in arts.items()}, baseline, threads=settings.threads,
+                                   accelerator="cpu" if on_cpu else settings.target)
+    for spread in measured.spreads:
+        arts[spread.name]["latency_ms"] = {
+            "p50": spread.median_ms, "p25": spread.p25_ms, "p75": spread.p75_ms, "iqr": spread.iqr_ms,
+            "runs": spread.runs, "rounds": measured.rounds,
+            "ratio": spread.ratio, "ratio_ci95": spread.ratio_ci, "verdict": spread.verdict,
+        }
+    info = measured.to_dict()
+    info.pop("spreads")
+    return info | {"baseline_artifact": baseline}
 
 
 def _load(path, trust_model: bool):
@@ -295,10 +348,12 @@ def candidates(results: dict) -> list[Candidate]:
             out.append(Candidate(
                 name=f"{v['name']}/{a['format']}",
                 accuracy=m.get("top1"),
-                agreement=m.get("agreement") if m.get("agreement") is not None else m.get("cosine"),
+                agreement=m.get("agreement"),
                 file_bytes=a["file_bytes"],
                 gzip_bytes=a["gzip_bytes"],
                 latency_ms=(a.get("latency_ms") or {}).get("p50"),
+                latency_verdict=(a.get("latency_ms") or {}).get("verdict"),
+                snr_db=m.get("snr_db"),
             ))
     return out
 
@@ -310,7 +365,7 @@ def _rank_and_publish(results: dict, out: Path) -> dict:
 
     found = candidates(results)
     constraints = Constraints(**results["settings"]["constraints"])
-    baseline = next((c.name for c in found if c.name.startswith("fp32/")), None)
+    baseline = (results.get("latency") or {}).get("baseline_artifact") or next((c.name for c in found if c.name.startswith("fp32/")), None)
     ranking = rank(found, results["original"]["metrics"].get("top1"), constraints, baseline=baseline)
     results["ranking"] = asdict(ranking)
     results["best_path"] = None

@@ -46,6 +46,9 @@ def rows(results: dict) -> list[dict]:
                 "gzip_bytes": art.get("gzip_bytes"),
                 "macs": art.get("macs"),
                 "latency_ms": (art.get("latency_ms") or {}).get("p50"),
+                "latency_iqr_ms": (art.get("latency_ms") or {}).get("iqr"),
+                "latency_vs": _versus(art.get("latency_ms") or {}),
+                "snr_db": metrics.get("snr_db"),
                 "energy_uj": None if energy is None else energy["uj"],
                 "energy_method": None if energy is None else energy.get("method"),
                 "bytes_by_dtype": art.get("bytes_by_dtype") or {},
@@ -54,9 +57,28 @@ def rows(results: dict) -> list[dict]:
     return out
 
 
+def _versus(latency: dict) -> str:
+    """'0.72× [0.71, 0.73] faster', '1.01× [0.98, 1.03] no measurable difference', 'baseline', or '-'."""
+    if latency.get("verdict") == "baseline":
+        return "baseline"
+    if latency.get("ratio") is None:
+        return "-"
+    lo, hi = latency["ratio_ci95"]
+    word = {"tie": "no measurable difference"}.get(latency["verdict"], latency["verdict"])
+    return f"{latency['ratio']:.2f}× [{lo:.2f}, {hi:.2f}] {word}"
+
+
 def measurement_notes(results: dict) -> list[str]:
     """Distinct notes on how the artifacts were measured (e.g. a target accelerator this machine does not have)."""
-    notes = [a.get("latency_note") for v in results.get("variants", []) for a in v.get("artifacts", [])]
+    notes = list(results.get("warnings") or [])
+    notes += [a.get("latency_note") for v in results.get("variants", []) for a in v.get("artifacts", [])]
+    latency = results.get("latency") or {}
+    if latency.get("method"):
+        notes.append(f"latency: {latency['method']}; 1-min load average {latency.get('load_average_before')} before, "
+                     f"{latency.get('load_average_after')} after, on {latency.get('cores')} cores")
+    if results.get("ranking", {}).get("basis") == "fidelity":
+        notes.append("accuracy was not measured (no usable labels): 'agree' is top-1 agreement with the original "
+                     f"model and SNR its output fidelity, on {results.get('eval', {}).get('what', 'the eval inputs')}")
     return list(dict.fromkeys(n for n in notes if n))
 
 
@@ -66,6 +88,12 @@ def _esc(value: Any) -> str:
 
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.2f}%"
+
+
+def _db(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return "identical" if value == float("inf") else f"{value:.1f} dB"
 
 
 def _delta(row: dict, original_top1: float | None) -> float | None:
@@ -158,8 +186,10 @@ def _constraints(c: dict) -> str:
     parts = []
     if c.get("max_accuracy_drop") is not None:
         parts.append(f"accuracy drop ≤ {c['max_accuracy_drop']:g} pt")
-    if c.get("max_size") is not None:
-        parts.append(f"file ≤ {human_bytes(c['max_size'])}")
+    if c.get("max_file_bytes") is not None:
+        parts.append(f"file (flash/disk) ≤ {human_bytes(c['max_file_bytes'])}")
+    if c.get("max_download_bytes") is not None:
+        parts.append(f"download (gzip) ≤ {human_bytes(c['max_download_bytes'])}")
     if c.get("max_latency_ms") is not None:
         parts.append(f"latency ≤ {c['max_latency_ms']:g} ms")
     return ", ".join(parts) or "none"
@@ -171,15 +201,16 @@ def render(results: dict) -> str:
     ranking = results.get("ranking", {})
     best = ranking.get("recommended")
     orig_top1 = (results.get("original", {}).get("metrics") or {}).get("top1")
-    head = ["variant / format", "top-1", "Δ top-1 (pt)", "agreement", "F1", "file", "gzip", "MACs", "p50 latency (ms)",
-            "energy / inf (µJ)", "meets constraints", "Pareto", "misses"]
+    head = ["variant / format", "top-1", "Δ top-1 (pt)", "agreement", "SNR", "F1", "file", "gzip", "MACs",
+            "p50 latency (ms)", "IQR (ms)", "latency vs baseline [95% CI]", "energy / inf (µJ)", "meets constraints",
+            "Pareto", "misses"]
     body = []
     for r in data:
         v = r["verdict"]
         cls = "best" if r["name"] == best else ("miss" if v and not v.get("meets") else "ok")
-        cells = [r["name"], _pct(r["top1"]), fmt(_delta(r, orig_top1), 3), _pct(r["agreement"]), fmt(r["f1"], 4),
-                 human_bytes(r["file_bytes"]), human_bytes(r["gzip_bytes"]), fmt(r["macs"]), fmt(r["latency_ms"], 4),
-                 fmt(r["energy_uj"], 4), fmt(v.get("meets")), fmt(v.get("pareto")), "; ".join(v.get("misses", [])) or "-"]
+        cells = [r["name"], _pct(r["top1"]), fmt(_delta(r, orig_top1), 3), _pct(r["agreement"]), _db(r["snr_db"]),
+                 fmt(r["f1"], 4), human_bytes(r["file_bytes"]), human_bytes(r["gzip_bytes"]), fmt(r["macs"]),
+                 fmt(r["latency_ms"], 3), fmt(r["latency_iqr_ms"], 2), r["latency_vs"], fmt(r["energy_uj"], 4), fmt(v.get("meets")), fmt(v.get("pareto")), "; ".join(v.get("misses", [])) or "-"]
         body.append(f'<tr class="{cls}">' + "".join(f"<td>{_esc(c)}</td>" for c in cells) + "</tr>")
     energy_method = next((r["energy_method"] for r in data if r["energy_method"]), None)
     plots = [
@@ -223,11 +254,13 @@ def text_summary(results: dict) -> str:
     """The ranked variant table for the terminal, with the recommendation under it."""
     orig_top1 = (results.get("original", {}).get("metrics") or {}).get("top1")
     data = sorted(rows(results), key=lambda r: (not r["verdict"].get("meets", False), r["gzip_bytes"] or 0))
-    body = [[r["name"], _pct(r["top1"]), fmt(_delta(r, orig_top1), 3), _pct(r["agreement"]), human_bytes(r["file_bytes"]),
-             human_bytes(r["gzip_bytes"]), fmt(r["latency_ms"], 4), fmt(r["energy_uj"], 4),
+    body = [[r["name"], _pct(r["top1"]), fmt(_delta(r, orig_top1), 3), _pct(r["agreement"]), _db(r["snr_db"]),
+             human_bytes(r["file_bytes"]), human_bytes(r["gzip_bytes"]), fmt(r["latency_ms"], 3),
+             fmt(r["latency_iqr_ms"], 2), r["latency_vs"], fmt(r["energy_uj"], 4),
              "yes" if r["verdict"].get("meets") else "no", "yes" if r["verdict"].get("pareto") else "",
              "; ".join(r["verdict"].get("misses", []))] for r in data]
-    lines = [table(["variant/format", "top-1", "Δ pt", "agree", "file", "gzip", "p50 ms", "µJ/inf", "meets", "pareto", "misses"], body)]
+    lines = [table(["variant/format", "top-1", "Δ pt", "agree", "SNR", "file", "gzip", "p50 ms", "IQR ms",
+                    "latency vs baseline [95% CI]", "µJ/inf", "meets", "pareto", "misses"], body)]
     energy_method = next((r["energy_method"] for r in data if r["energy_method"]), None)
     if energy_method:
         lines.append(f"µJ/inf: {energy_method} estimate (see results.json for every method and its source)")

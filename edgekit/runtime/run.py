@@ -14,6 +14,9 @@ from edgekit.errors import DataError
 from edgekit.runtime.model import Model, load
 
 
+DEFAULT_TOP_K = 5
+
+
 @dataclass
 class OutputResult:
     name: str
@@ -77,9 +80,21 @@ def _batched(x: np.ndarray, spec) -> np.ndarray:
     return x[None] if x.ndim == spec.rank - 1 else x
 
 
-def _summary(name: str, array: np.ndarray, top_k: int) -> OutputResult:
+def class_scores(array: np.ndarray) -> bool:
+    """Whether an output reads as class probabilities: (batch, classes >= 2), every row non-negative and summing
+    to 1 (a softmax; within 0.02 for quantized outputs). Regression outputs, embeddings and raw logits do not."""
+    a = np.asarray(array, dtype=np.float64)
+    return bool(a.ndim == 2 and a.shape[1] > 1 and a.size and a.min() >= -1e-6
+                and np.all(np.abs(a.sum(axis=1) - 1.0) <= 0.02))
+
+
+def _summary(name: str, array: np.ndarray, top_k: int | None) -> OutputResult:
+    """``top_k`` None: top-5 for outputs that are class probabilities (:func:`class_scores`), values otherwise;
+    a number: top-k for any (batch, n) output, as the user asked."""
     values = array.tolist() if array.size <= 64 else []
     tops = []
+    if top_k is None:
+        top_k = DEFAULT_TOP_K if class_scores(array) else 0
     if top_k and array.ndim == 2 and array.shape[1] > 1:  # (batch, classes): a classifier's scores
         k = min(top_k, array.shape[1])
         for row in array:
@@ -89,7 +104,7 @@ def _summary(name: str, array: np.ndarray, top_k: int) -> OutputResult:
 
 
 def run(model: str | os.PathLike, input: str | os.PathLike, accelerator: str = "cpu", threads: int | None = None,
-        fallback: str | None = None, delegate: str | None = None, top_k: int = 5, raw: bool = False) -> RunResult:
+        fallback: str | None = None, delegate: str | None = None, top_k: int | None = None, raw: bool = False) -> RunResult:
     """Load ``model``, run it once on the input file, and summarise each output (top-k for classifiers)."""
     start = time.perf_counter()
     with load(model, accelerator=accelerator, threads=threads, fallback=fallback, delegate=delegate) as m:
