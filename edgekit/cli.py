@@ -17,7 +17,7 @@ import click
 from edgekit._json import json_default
 from edgekit.errors import EdgekitError
 from edgekit.recipe import CLUSTER_INITS, PRUNE_SCHEDULES, PRUNE_STRUCTURES
-from edgekit.targets import ACCELERATORS, IO_DTYPES, QUANTIZE_MODES, TARGETS
+from edgekit.targets import ACCELERATORS, CALIBRATION_METHODS, IO_DTYPES, QUANTIZE_MODES, TARGETS
 
 
 class _Group(click.Group):
@@ -82,6 +82,8 @@ def main() -> None:
 @click.option("--to", "to", type=click.Choice(list(TARGETS)), default="tflite", show_default=True)
 @click.option("--quantize", type=click.Choice(list(QUANTIZE_MODES)), default="none", show_default=True, help="Quantization (each target takes some modes).")
 @click.option("--calibration", metavar="DATA", help="Calibration data for int8/int16x8: .npz, .npy, an image folder, or 'random' (synthetic, said so in the output).")
+@click.option("--calibration-method", type=click.Choice(list(CALIBRATION_METHODS)), default="minmax", show_default=True,
+              help="ONNX int8: how ONNX Runtime picks activation ranges.")
 @click.option("--io-dtype", type=click.Choice(list(IO_DTYPES)), help="Input/output type of an int8 model (default int8).")
 @click.option("--eval-data", metavar="DATA", help="Inputs for the parity check (default: seeded random).")
 @click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset.")
@@ -89,7 +91,7 @@ def main() -> None:
 @click.option("-o", "--output", type=click.Path(), help="Output path (default: next to the model).")
 @click.option("--trust-model", is_flag=True, help="Allow Lambda layers and custom objects (runs code from the model).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable results.")
-def convert(model, to, quantize, calibration, io_dtype, eval_data, opset, static_batch, output, trust_model, as_json):
+def convert(model, to, quantize, calibration, calibration_method, io_dtype, eval_data, opset, static_batch, output, trust_model, as_json):
     """Convert a Keras model (.h5, .keras, SavedModel) to TFLite, ONNX or an Edge-TPU-ready TFLite.
 
     Every conversion is checked against the Keras model (parity) and reported with its size.
@@ -98,6 +100,7 @@ def convert(model, to, quantize, calibration, io_dtype, eval_data, opset, static
     edgekit convert model.h5                                  # float32 .tflite
     edgekit convert model.h5 --quantize int8 --calibration data.npz
     edgekit convert model.h5 --to onnx --opset 17
+    edgekit convert model.h5 --to onnx --quantize int8 --calibration data.npz
     edgekit convert model.h5 --to edgetpu --calibration images/
     """
     from edgekit.convert import convert as run_convert
@@ -106,6 +109,7 @@ def convert(model, to, quantize, calibration, io_dtype, eval_data, opset, static
     artifact = run_convert(
         model, to=to, output=output, quantize=quantize, calibration=calibration, io_dtype=io_dtype,
         eval_data=eval_data, opset=opset, dynamic_batch=not static_batch, trust_model=trust_model,
+        calibration_method=calibration_method,
     )
     if as_json:
         emit_json(artifact.to_dict())

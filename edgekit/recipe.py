@@ -16,7 +16,7 @@ from typing import Any, Mapping
 import yaml
 
 from edgekit.errors import RecipeError
-from edgekit.targets import IO_DTYPES, QUANTIZE_MODES, TARGETS
+from edgekit.targets import CALIBRATION_METHODS, IO_DTYPES, QUANTIZE_MODES, TARGETS
 
 
 PRUNE_SCHEDULES = ("polynomial", "constant")
@@ -84,15 +84,18 @@ class Cluster:
 
 @dataclass(frozen=True)
 class Quantize:
-    """``mode`` is the conversion's quantization; ``aware`` adds quantization-aware training before it."""
+    """``mode`` is the conversion's quantization; ``aware`` adds quantization-aware training before it;
+    ``calibration_method`` picks ONNX Runtime's activation-range calibration for int8 ONNX artifacts."""
 
     mode: str = "none"
     aware: bool = False
     io_dtype: str = "float32"
+    calibration_method: str = "minmax"
 
     def __post_init__(self):
         _choice("quantize.mode", self.mode, QUANTIZE_MODES)
         _choice("quantize.io_dtype", self.io_dtype, IO_DTYPES)
+        _choice("quantize.calibration_method", self.calibration_method, CALIBRATION_METHODS)
         if self.aware and self.mode != "int8":
             raise RecipeError(f"quantize.aware (QAT) produces an int8 model; set quantize.mode to int8, not {self.mode!r}")
         if self.io_dtype != "float32" and self.mode != "int8":

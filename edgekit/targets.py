@@ -34,12 +34,14 @@ class Target:
     options: tuple[str, ...] = ()  # converter options beyond the common ones (e.g. ONNX opset)
     tag: str = ""  # added to the model's stem in default output names
     description: str = ""
+    weight_reader: str = ""  # "module:function" reading the weights the artifact ships: (path, layer_names) -> [WeightStats]
 
     def convert_function(self) -> Callable[..., Any]:
-        if callable(self.converter):
-            return self.converter
-        module, _, name = self.converter.partition(":")
-        return getattr(importlib.import_module(module), name)
+        return _resolve(self.converter)
+
+    def shipped_weights(self, path, layer_names=()) -> list:
+        """Per weight tensor of the artifact at ``path``: sparsity and unique values as shipped ([] when unknown)."""
+        return list(_resolve(self.weight_reader)(path, layer_names)) if self.weight_reader else []
 
     def needs_calibration(self, mode: str) -> bool:
         return mode in self.calibration_modes
@@ -72,16 +74,22 @@ TARGETS: dict[str, Target] = {
         "tflite", ".tflite", "edgekit.convert.targets:tflite_converter",
         quantize_modes=("none", "dynamic", "float16", "int8", "int16x8"), io_dtypes=("float32", "int8", "uint8"),
         calibration_modes=("int8", "int16x8"), runtime="litert",
+        weight_reader="edgekit.optimize.tflite_weights:tflite_weight_stats",
         description="TensorFlow Lite / LiteRT flatbuffer, float32 or quantized"),
     "onnx": Target(
         "onnx", ".onnx", "edgekit.convert.targets:onnx_converter",
-        quantize_modes=("none",), io_dtypes=("float32",), calibration_modes=(), runtime="onnxruntime",
-        options=("opset", "dynamic_batch"), description="ONNX through tf2onnx, float32"),
+        quantize_modes=("none", "dynamic", "float16", "int8"), io_dtypes=("float32",), calibration_modes=("int8",),
+        runtime="onnxruntime", options=("opset", "dynamic_batch", "calibration_method"),
+        weight_reader="edgekit.optimize.onnx_weights:onnx_weight_stats",
+        description="ONNX through tf2onnx; quantized by ONNX Runtime's tools (int8 QDQ, dynamic, float16)"),
     "edgetpu": Target(
         "edgetpu", ".tflite", "edgekit.convert.targets:edgetpu_converter",
         quantize_modes=("int8",), io_dtypes=("uint8",), calibration_modes=("int8",), runtime="litert",
-        tag="_edgetpu_ready", description="full-int8 TFLite with uint8 I/O for the Coral Edge TPU compiler"),
+        tag="_edgetpu_ready", weight_reader="edgekit.optimize.tflite_weights:tflite_weight_stats", description="full-int8 TFLite with uint8 I/O for the Coral Edge TPU compiler"),
 }
+
+# How ONNX Runtime picks int8 activation ranges (edgekit.convert.onnx_quantize maps each to its CalibrationMethod).
+CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 
 # Every quantize mode some target produces, in the order of the first target that lists it.
 QUANTIZE_MODES: tuple[str, ...] = tuple(dict.fromkeys(m for t in TARGETS.values() for m in t.quantize_modes))
@@ -102,6 +110,13 @@ ACCELERATORS: dict[str, Accelerator] = {
     "gpu": Accelerator("gpu", "default"),
     "edgetpu": Accelerator("edgetpu", "edgetpu", format="edgetpu"),
 }
+
+
+def _resolve(ref: str | Callable[..., Any]) -> Callable[..., Any]:
+    if callable(ref):
+        return ref
+    module, _, name = ref.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def target(name: str) -> Target:

@@ -16,7 +16,7 @@ from edgekit.recipe import Prune, Quantize, Recipe, Train
 
 RECIPES = (
     Recipe("fp32", formats=("tflite", "onnx")),
-    Recipe("int8", quantize=Quantize("int8")),
+    Recipe("int8", quantize=Quantize("int8"), formats=("tflite", "onnx")),
     Recipe("pruned-int8", prune=Prune(0.8), quantize=Quantize("int8"), train=Train(epochs=3)),
 )
 
@@ -32,7 +32,7 @@ def run(tmp_path_factory, digits_model_path, digits_data_path):
 def test_every_variant_is_measured_on_its_artifact(run):
     out, results, steps = run
     rows = {f"{v['name']}/{a['format']}": a for v in results["variants"] for a in v["artifacts"]}
-    assert set(rows) == {"fp32/tflite", "fp32/onnx", "int8/tflite", "pruned-int8/tflite"}
+    assert set(rows) == {"fp32/tflite", "fp32/onnx", "int8/tflite", "int8/onnx", "pruned-int8/tflite"}
     original = results["original"]["metrics"]["top1"]
     assert original > 0.97
     for name, a in rows.items():
@@ -43,6 +43,8 @@ def test_every_variant_is_measured_on_its_artifact(run):
         assert spread["verdict"] == "baseline" if name == "fp32/tflite" else spread["ratio_ci95"][0] <= spread["ratio"] <= spread["ratio_ci95"][1]
         assert any(e["method"] == "op-count" and e["value"] > 0 for e in a["energy"])
     assert rows["int8/tflite"]["metrics"]["top1"] >= original - 0.01  # int8 within 1 point of float
+    assert rows["int8/onnx"]["metrics"]["top1"] >= original - 0.01  # ONNX Runtime int8 too, at under 0.4x the size
+    assert rows["int8/onnx"]["quantize"] == "int8" and rows["int8/onnx"]["file_bytes"] < 0.4 * rows["fp32/onnx"]["file_bytes"]
     assert rows["pruned-int8/tflite"]["gzip_bytes"] < 0.5 * rows["int8/tflite"]["gzip_bytes"]
     assert rows["fp32/onnx"]["metrics"]["agreement"] == 1.0
     pruned = next(v for v in results["variants"] if v["name"] == "pruned-int8")
@@ -157,7 +159,7 @@ def test_report_renders_in_a_browser(run, tmp_path):
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
              "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}"]
     dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
-    assert "<table id=\"variants\">" in dom and dom.count("<tr class=") == 4
+    assert "<table id=\"variants\">" in dom and dom.count("<tr class=") == 5
     assert dom.count('<svg class="plot"') == 4 and dom.count('class="point"') >= 8
     assert f"Ship {results['ranking']['recommended']}" in dom
     shot = out / "report.png"

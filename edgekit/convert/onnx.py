@@ -1,4 +1,5 @@
-"""Keras → ONNX through tf2onnx, with an explicit input signature (dynamic batch by default)."""
+"""Keras → ONNX through tf2onnx, with an explicit input signature (dynamic batch by default), optionally quantized
+with ONNX Runtime's tools (:mod:`edgekit.convert.onnx_quantize`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from edgekit._log import logger, quiet_native
 from edgekit.convert.artifact import Artifact, ParityInputs, make_artifact, write_verified
+from edgekit.convert.onnx_quantize import CALIBRATION_METHODS, ONNX_QUANTIZE_MODES, bind_inputs, quantize_onnx
 from edgekit.convert.parity import FLOAT_TOLERANCE
 from edgekit.keras.source import Source, open_source
 from edgekit.errors import ConversionError
@@ -23,15 +25,36 @@ def to_onnx(
     simplify: bool = True,
     eval_data: Any = None,
     trust_model: bool = False,
+    quantize: str = "none",
+    calibration: Any = None,
+    calibration_method: str = "minmax",
 ) -> Artifact:
     """Convert ``model`` (a path or a tf-keras model) to ``.onnx`` at ``output`` and check its parity.
 
-    ``simplify`` runs onnxsim when it is installed and keeps its result only if it has fewer nodes.
+    ``quantize``: none (float32), dynamic (int8 weights of MatMul-style ops), float16, int8 (static QDQ, per-channel
+    weights, calibrated on ``calibration`` by ``calibration_method``: minmax, entropy or percentile). Inputs and
+    outputs stay float32. ``simplify`` runs onnxsim when it is installed and keeps its result only if it has fewer
+    nodes.
     """
     if not isinstance(opset, int) or not MIN_OPSET <= opset <= MAX_OPSET:
         raise ConversionError(f"ONNX opset must be an integer from {MIN_OPSET} to {MAX_OPSET}; got {opset!r}")
+    if quantize not in ONNX_QUANTIZE_MODES:
+        raise ConversionError(f"ONNX quantization must be one of {', '.join(ONNX_QUANTIZE_MODES)}; got {quantize!r}")
+    if calibration_method not in CALIBRATION_METHODS:
+        raise ConversionError(f"calibration method must be one of {', '.join(CALIBRATION_METHODS)}; got {calibration_method!r}")
     source = open_source(model, trust_model)
+    from edgekit.convert.tflite import calibration_samples
+
+    aware = bool(getattr(source, "is_quantization_aware", False))
+    if aware and quantize != "int8":
+        raise ConversionError(
+            f"{source.name} was trained quantization-aware: tf2onnx turns its fake-quant ops into int8 QDQ, so its "
+            f"ONNX artifact is int8; use --quantize int8 (not {quantize})"
+        )
+    samples, calibration_label = calibration_samples(source, quantize, calibration, aware)
     notes: list[str] = []
+    if calibration_label.startswith("synthetic"):
+        notes.append("calibrated on synthetic random data: integer ranges may not fit real inputs")
 
     def write(path) -> None:
         proto = onnx_model(source, opset, None if dynamic_batch else 1)
@@ -39,13 +62,24 @@ def to_onnx(
             proto, note = _simplified(proto)
             if note:
                 notes.append(note)
+        if aware:
+            notes.append("quantization-aware training: tf2onnx turned its activation fake-quant ops into QDQ (no ORT "
+                         "calibration) and folded the weight fake-quant into float32 weights on the int8 grid, so the "
+                         "file is not smaller than float32")
+        elif quantize != "none":
+            keras_names = [name for name, _ in source.input_specs]
+            feed = bind_inputs([i.name for i in proto.graph.input], keras_names, samples) if samples else None
+            proto, quant_notes = quantize_onnx(proto, quantize, feed, calibration_method)
+            notes.extend(quant_notes)
         path.write_bytes(proto.SerializeToString())
 
     inputs = ParityInputs.for_source(source, eval_data)
-    parity = write_verified(source, output, write, inputs, FLOAT_TOLERANCE["none"], f"ONNX conversion of {source.name}")
+    what = f"ONNX {quantize} conversion of {source.name}" if quantize != "none" else f"ONNX conversion of {source.name}"
+    parity = write_verified(source, output, write, inputs, FLOAT_TOLERANCE.get(quantize), what)
     notes.append(f"opset {opset}, {'dynamic' if dynamic_batch else 'static (1)'} batch")
     return make_artifact(
-        output, source, format="onnx", quantize="none", io_dtype="float32", calibration="none", parity=parity, notes=tuple(notes)
+        output, source, format="onnx", quantize=quantize, io_dtype="float32", calibration=calibration_label,
+        parity=parity, notes=tuple(notes),
     )
 
 

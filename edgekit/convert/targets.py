@@ -29,7 +29,8 @@ def tflite_converter(model, output, quant: Quantize, calibration=None, eval_data
 def onnx_converter(model, output, quant: Quantize, calibration=None, eval_data=None, trust_model=False, **options) -> Artifact:
     from edgekit.convert.onnx import to_onnx
 
-    return to_onnx(model, output, eval_data=eval_data, trust_model=trust_model, **options)
+    return to_onnx(model, output, eval_data=eval_data, trust_model=trust_model, quantize=quant.mode, calibration=calibration,
+                   **options)
 
 
 def edgetpu_converter(model, output, quant: Quantize, calibration=None, eval_data=None, trust_model=False) -> Artifact:
@@ -72,6 +73,7 @@ def convert(
     opset: int = 17,
     dynamic_batch: bool = True,
     trust_model: bool = False,
+    calibration_method: str = "minmax",
 ) -> Artifact:
     t = target(to)
     quant = _quantize_for(t, quantize, io_dtype)
@@ -79,12 +81,13 @@ def convert(
         if not isinstance(model, (str, os.PathLike)):
             raise EdgekitError("give an output path for an in-memory model")
         output = default_output(model, to, quant.mode)
-    return _run(t, model, output, quant, calibration, eval_data, trust_model, {"opset": opset, "dynamic_batch": dynamic_batch})
+    options = {"opset": opset, "dynamic_batch": dynamic_batch, "calibration_method": calibration_method}
+    return _run(t, model, output, quant, calibration, eval_data, trust_model, options)
 
 
 def convert_for_recipe(model: Any, recipe, fmt: str, output: str | os.PathLike, calibration: Any = None, eval_data: Any = None) -> Artifact:
     """The artifact ``recipe`` asks for in format ``fmt`` (one of ``recipe.formats``): the recipe's quantization where
-    the target produces it, float where the target cannot quantize that way (e.g. ONNX). Calibration data is used
+    the target produces it, float where the target cannot quantize that way (e.g. int16x8 for ONNX). Calibration data is used
     only where needed."""
     t = target(fmt)
     mode = t.mode_for(recipe.quantize.mode)
@@ -93,4 +96,5 @@ def convert_for_recipe(model: Any, recipe, fmt: str, output: str | os.PathLike, 
     io = recipe.quantize.io_dtype if mode == recipe.quantize.mode else "float32"
     if mode == "int8" and io not in t.io_dtypes:
         io = t.default_io_dtype(mode)
-    return _run(t, model, output, Quantize(mode=mode, io_dtype=io), calibration, eval_data, False, {})
+    options = {"calibration_method": recipe.quantize.calibration_method}
+    return _run(t, model, output, Quantize(mode=mode, io_dtype=io), calibration, eval_data, False, options)

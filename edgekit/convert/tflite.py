@@ -45,7 +45,7 @@ def _convert(source: Source, output, quant: Quantize, calibration: Any, eval_dat
             "TensorFlow 2.21 (the whole process aborts), so edgekit refuses it; use --quantize dynamic or float16"
         )
     aware = bool(getattr(source, "is_quantization_aware", False))
-    samples, calibration_label = _calibration(source, quant.mode, calibration, aware)
+    samples, calibration_label = calibration_samples(source, quant.mode, calibration, aware)
     notes: list[str] = []
     if batch is None and getattr(source, "tflite_batch", None):  # recurrent layers: see static_batch_for_recurrent
         batch = source.tflite_batch
@@ -65,7 +65,9 @@ def _convert(source: Source, output, quant: Quantize, calibration: Any, eval_dat
     )
 
 
-def _calibration(source: Source, mode: str, calibration: Any, aware: bool) -> tuple[list[np.ndarray] | None, str]:
+def calibration_samples(source: Source, mode: str, calibration: Any, aware: bool = False) -> tuple[list[np.ndarray] | None, str]:
+    """Calibration arrays (Keras input order) for an integer ``mode`` and a label saying what they are; shared by
+    the TFLite and ONNX converters."""
     if mode not in ("int8", "int16x8"):
         return None, "none"
     if calibration is None:

@@ -40,7 +40,7 @@ class OpTypeTime:
     count: int
     ms: float  # summed time of the ops of this type, per inference
     share: float  # of the summed time of all ops
-    delegated: int | None  # how many of them the XNNPACK delegate took (None: unknown / not applicable)
+    delegated: int | None  # how many ran delegated: to XNNPACK (.tflite), in the chosen execution provider (.onnx)
     activation_dtypes: tuple[str, ...]
     weight_dtypes: tuple[str, ...]
     hybrid: int  # int weights with float activations: dynamic-range kernels
@@ -291,7 +291,8 @@ def _profile_onnx(path: Path, threads: int | None, min_time_s: float) -> OpProfi
         opts.profile_file_prefix = os.path.join(tmp, "ort")
         if threads:
             opts.intra_op_num_threads = threads
-        sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        provider = "CPUExecutionProvider"
+        sess = ort.InferenceSession(str(path), opts, providers=[provider])
         specs = [TensorSpec(i.name, tuple(d if isinstance(d, int) else None for d in i.shape),
                             _ORT_TYPES.get(i.type, "float32"), None) for i in sess.get_inputs()]
         feed = dict(zip([s.name for s in specs], bench_inputs(specs, batch=1, seed=0)))
@@ -305,22 +306,29 @@ def _profile_onnx(path: Path, threads: int | None, min_time_s: float) -> OpProfi
         trace = json.loads(Path(sess.end_profiling()).read_text())
     per_node: dict[str, list[float]] = {}
     node_type: dict[str, str] = {}
+    node_provider: dict[str, str] = {}
     for ev in trace:
         if ev.get("cat") == "Node" and ev.get("name", "").endswith("_kernel_time"):
             name = ev["name"][: -len("_kernel_time")]
             per_node.setdefault(name, []).append(ev["dur"] / 1e3)
             node_type[name] = ev.get("args", {}).get("op_name", "?")
+            node_provider[name] = ev.get("args", {}).get("provider", "?")
     per_type: dict[str, list[float]] = {}
+    placed: dict[str, int] = {}  # nodes of each type that ran in the session's execution provider
     for name, durations in per_node.items():
         per_type.setdefault(node_type[name], []).append(sum(durations) / runs)
+        placed[node_type[name]] = placed.get(node_type[name], 0) + (node_provider[name] == provider)
     total = sum(sum(v) for v in per_type.values()) or 1.0
-    ops = tuple(sorted((OpTypeTime(k, len(v), sum(v), sum(v) / total, None, (), (), 0) for k, v in per_type.items()),
+    ops = tuple(sorted((OpTypeTime(k, len(v), sum(v), sum(v) / total, placed[k], (), (), 0) for k, v in per_type.items()),
                        key=lambda o: -o.ms))
+    providers = sorted(set(node_provider.values()))
     return OpProfile(path=str(path), method="ONNX Runtime profiler (in-graph kernel times)", threads=threads,
                      accelerator="cpu", ops=ops, total_ms=sum(o.ms for o in ops),
                      whole_model_ms=statistics.median(whole), partitions=None, nodes=len(per_node),
                      notes=("kernel times from onnxruntime's profiler, averaged over the runs; op types are those of "
-                            "the graph as ONNX Runtime optimized it (fused ops such as FusedConv, FusedMatMul)",))
+                            "the graph as ONNX Runtime optimized it (fused ops such as FusedConv, FusedMatMul)",
+                            f"placement (from the profiler): {sum(placed.values())} of {len(per_node)} nodes ran in "
+                            f"{provider}; providers seen: {', '.join(providers)}"))
 
 
 _ORT_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int8)": "int8",

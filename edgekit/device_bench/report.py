@@ -97,7 +97,8 @@ def op_profile_report(p: Any) -> str:
     head = (f"per-op profile of {Path(p.path).name} ({p.method}; {p.nodes} ops, sum {p.total_ms:.3f} ms, "
             f"whole model p50 {fmt(p.whole_model_ms)} ms"
             + (f", {p.partitions} XNNPACK partition(s)" if p.partitions is not None else "") + ")")
-    body = render(["op type", "count", "ms", "share", "in XNNPACK", "activations", "weights", "hybrid"], rows)
+    placed = "in EP" if p.path.endswith(".onnx") else "in XNNPACK"
+    body = render(["op type", "count", "ms", "share", placed, "activations", "weights", "hybrid"], rows)
     return "\n".join([head, body, *p.notes])
 
 

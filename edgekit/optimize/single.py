@@ -28,9 +28,8 @@ from edgekit.optimize.data import TrainData, as_train_data, fit_to_model
 from edgekit.optimize.metrics import Metrics, WeightStats, evaluate_outputs, size_summary
 from edgekit.optimize.progress import Progress
 from edgekit.optimize.result import OptimizedModel
-from edgekit.optimize.tflite_weights import tflite_weight_stats
 from edgekit.recipe import Recipe
-from edgekit.targets import TARGETS
+from edgekit.targets import TARGETS, target
 
 KERAS_SUFFIXES = (".h5", ".keras")
 RANDOM_EVAL_SAMPLES = 128
@@ -181,7 +180,7 @@ def measure_artifact(path: str | os.PathLike, x: Any, labels: Any, reference: An
 
 def _variant(name: str, artifact, x, labels, reference, layer_names) -> Variant:
     metrics = measure_artifact(artifact.path, x, labels, reference)
-    layers = tuple(tflite_weight_stats(artifact.path, layer_names)) if artifact.format == "tflite" else ()
+    layers = tuple(target(artifact.format).shipped_weights(artifact.path, layer_names))
     return Variant(name, artifact.format, artifact.path, artifact.quantize, metrics, artifact.file_bytes,
                    artifact.gzip_bytes, artifact.params, None, layers)
 

@@ -64,7 +64,7 @@ def tflite_weight_stats(path: str | os.PathLike, layer_names: Sequence[str] = ()
                 axis = q.QuantizedDimension()
         if values.dtype.kind == "f":
             zero_point = 0
-        stats.append(tensor_stats(tname, _layer_of(tname, layer_names), name, values, zero_point, axis))
+        stats.append(tensor_stats(tname, layer_of(tname, layer_names), name, values, zero_point, axis))
     return stats
 
 
@@ -80,7 +80,7 @@ def _buffer(model, subgraph, index: int, data: bytes) -> np.ndarray | None:
     return np.frombuffer(raw, dtype=dtype).reshape(shape)
 
 
-def _layer_of(tensor_name: str, layer_names: Sequence[str]) -> str:
+def layer_of(tensor_name: str, layer_names: Sequence[str]) -> str:
     """The Keras layer a TFLite tensor came from: the longest layer name that is a path part of the tensor name."""
     parts = {_WRAPPER_PREFIX.sub("", p) for chunk in tensor_name.split(";") for p in chunk.split("/")}
     matches = [n for n in layer_names if n in parts]
