@@ -1,14 +1,29 @@
-"""Atomic outputs: a failed or interrupted write never leaves a half-written file at the output path."""
+"""Files in and out, safely: atomic outputs, no stray temporaries, honest answers about what a path is.
+
+A failed or interrupted write never leaves a half-written file at the output path. Every temporary carries the id
+of the process that made it (``.NAME.PID.XXXXXXXX.tmp`` beside the output, ``edgekit-PID-...`` in the system temp
+folder); SIGTERM is handled like Ctrl-C (temporaries removed on the way out), and since SIGKILL cannot be handled,
+every run sweeps the temporaries of dead edgekit processes from its output folders before it writes.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import os
+import re
 import shutil
+import signal
+import stat
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
+
+from edgekit.errors import Terminated
+
+_OUTPUT_TEMP = re.compile(r"^\..+\.(\d+)\.[A-Za-z0-9_]{8}\.tmp$")
+_SCRATCH = re.compile(r"^edgekit-(\d+)-")
 
 
 @contextlib.contextmanager
@@ -20,7 +35,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmpdir = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    sweep_stale_temps(final.parent)
+    tmpdir = Path(tempfile.mkdtemp(prefix=f".{final.name}.{os.getpid()}.", suffix=".tmp", dir=final.parent))
     tmp = tmpdir / final.name
     try:
         yield tmp
@@ -56,3 +72,94 @@ def file_size(path: str | os.PathLike) -> int:
     if p.is_dir():
         return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
     return p.stat().st_size
+
+
+@contextlib.contextmanager
+def scratch_dir(purpose: str) -> Iterator[Path]:
+    """A temporary folder in the system temp folder, removed on exit (also on SIGTERM); swept if the process died."""
+    sweep_stale_temps(Path(tempfile.gettempdir()))
+    with tempfile.TemporaryDirectory(prefix=f"edgekit-{os.getpid()}-{purpose}-") as tmp:
+        yield Path(tmp)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # another user's process (or a number we cannot ask about): leave its files alone
+    return True
+
+
+def sweep_stale_temps(folder: str | os.PathLike, depth: int = 0) -> list[Path]:
+    """Remove the temporaries that edgekit processes which no longer run left in ``folder`` (and ``depth``
+    levels of subfolders): what a SIGKILL or a power cut leaves behind. A live process's temporaries stay."""
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _OUTPUT_TEMP.match(entry.name) or _SCRATCH.match(entry.name)
+        if match and not _alive(int(match.group(1))):
+            path = Path(entry.path)
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            removed.append(path)
+        elif depth > 0 and entry.is_dir(follow_symlinks=False) and not entry.name.startswith("."):
+            removed += sweep_stale_temps(entry.path, depth - 1)
+    return removed
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Inside the block, SIGTERM raises :class:`~edgekit.errors.Terminated` (a KeyboardInterrupt), so every
+    ``finally`` and context manager runs and no temporary survives ``kill``. A second SIGTERM while cleaning up is
+    ignored; SIGKILL still ends the process at once (the next run sweeps what it left)."""
+    previous: Callable | int | None = signal.getsignal(signal.SIGTERM)
+    fired = False
+
+    def handler(signum, frame):
+        nonlocal fired
+        if not fired:
+            fired = True
+            raise Terminated()
+
+    signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+def check_input_path(path: str | os.PathLike, what: str, error: type[Exception], allow_dir: bool = False) -> Path:
+    """``path`` if it is a readable, non-empty regular file (or a folder, with ``allow_dir``); otherwise ``error``
+    with one line that says what the path really is: missing, a symlink loop, a FIFO/socket/device, empty."""
+    p = Path(path)
+    try:
+        info = p.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise error(f"{what} {p} is a symbolic link loop; point it at a real file") from None
+        if p.is_symlink():
+            raise error(f"{what} {p} is a symbolic link to {os.readlink(p)}, which does not exist") from None
+        if exc.errno == errno.ENOENT:
+            raise error(f"{what} {p} does not exist") from None
+        raise error(f"cannot read {what} {p}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(info.st_mode):
+        if allow_dir:
+            return p
+        raise error(f"{what} {p} is a directory; give a file")
+    if not stat.S_ISREG(info.st_mode):
+        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(info.st_mode) else "a socket" if stat.S_ISSOCK(info.st_mode)
+                else "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) else "not a regular file")
+        raise error(f"{what} {p} is {kind}, not a regular file; edgekit reads only regular files")
+    if info.st_size == 0:
+        raise error(f"{what} {p} is empty (0 bytes)")
+    return p

@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import tempfile
 from typing import Any
 
 import click
 
 from edgekit._json import json_default
-from edgekit.errors import EdgekitError
+from edgekit.errors import EdgekitError, Terminated
 from edgekit.recipe import CLUSTER_INITS, PRUNE_SCHEDULES, PRUNE_STRUCTURES
 from edgekit.targets import ACCELERATORS, CALIBRATION_METHODS, IO_DTYPES, QUANTIZE_MODES, TARGETS
 
@@ -28,6 +29,8 @@ class _Group(click.Group):
             raise
         except EdgekitError as exc:
             _fail(str(exc))
+        except Terminated:
+            _fail("terminated (SIGTERM); nothing half-written and no temporary file was left", code=143)
         except KeyboardInterrupt:
             _fail("interrupted; nothing half-written was left at the output path", code=130)
         except Exception as exc:  # an unexpected failure: still one line unless -v
@@ -45,8 +48,14 @@ def _fail(message: str, code: int = 1) -> None:
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Show framework logs and tracebacks.")
+@click.option("--max-expand", metavar="SIZE",
+              help="Largest size an input file may expand to (zip members together, one array) [default: 2GB].")
+@click.option("--max-ratio", type=click.FloatRange(min=1), default=100, show_default=True,
+              help="Largest compression ratio of a zip member that expands past 16 MB (bombs reach 1000+).")
+@click.option("--max-image-pixels", type=click.IntRange(min=1), default=50_000_000, show_default=True,
+              help="Largest image (width x height) decoded from an image folder.")
 @click.version_option(package_name="edgekit", message="edgekit %(version)s")
-def cli(verbose: bool) -> None:
+def cli(verbose: bool, max_expand: str, max_ratio: float, max_image_pixels: int) -> None:
     """edgekit: make a trained Keras model fit an edge device.
 
     \b
@@ -62,6 +71,17 @@ def cli(verbose: bool) -> None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         logger.addHandler(handler)
+    from edgekit import limits
+
+    chosen = {"max_ratio": max_ratio, "max_image_pixels": max_image_pixels}
+    if max_expand is not None:
+        from edgekit.optimize.ranking import parse_size
+
+        try:
+            chosen["max_expand"] = parse_size(max_expand)
+        except EdgekitError as exc:
+            raise click.BadParameter(str(exc), param_hint="--max-expand") from None
+    click.get_current_context().with_resource(limits.using(limits.Limits(**chosen)))
 
 
 def emit_json(data: Any) -> None:
@@ -70,7 +90,11 @@ def emit_json(data: Any) -> None:
 
 
 def main() -> None:
-    cli(prog_name="edgekit")
+    from edgekit._fs import sigterm_as_interrupt, sweep_stale_temps
+
+    sweep_stale_temps(tempfile.gettempdir())  # scratch folders of edgekit runs that were killed
+    with sigterm_as_interrupt():
+        cli(prog_name="edgekit")
 
 
 # ---- commands -----------------------------------------------------------------------------------------

@@ -12,31 +12,38 @@ from typing import Sequence
 
 import numpy as np
 
+from edgekit import limits
+from edgekit._fs import check_input_path
 from edgekit.errors import DataError, DependencyError
+from edgekit.expansion import check_npy_header, check_zip
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
 
 def read_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """The arrays in an ``.npz`` (by key) or ``.npy`` (as ``x``), read with ``allow_pickle=False``."""
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"data file {p} does not exist")
-    if p.stat().st_size == 0:
-        raise DataError(f"data file {p} is empty (0 bytes)")
+    """The arrays in an ``.npz`` (by key) or ``.npy`` (as ``x``), read with ``allow_pickle=False``, after checking
+    that what the file declares (zip member sizes, array shapes) is what it holds and within :mod:`edgekit.limits`."""
+    p = check_input_path(path, "data file", DataError)
+    if p.suffix not in (".npy", ".npz"):
+        raise DataError(f"unsupported data file {p.name}: give an .npz, an .npy or a folder of images")
     try:
         if p.suffix == ".npy":
+            with p.open("rb") as fh:
+                check_npy_header(fh, p.stat().st_size, str(p), DataError)
             return {"x": np.load(p, allow_pickle=False)}
-        if p.suffix == ".npz":
-            with np.load(p, allow_pickle=False) as data:
-                return {key: data[key] for key in data.files}
+        with zipfile.ZipFile(p) as archive:
+            for info in check_zip(archive, str(p), DataError):
+                if info.filename.endswith(".npy"):
+                    with archive.open(info) as fh:
+                        check_npy_header(fh, info.file_size, f"{p} (array {info.filename[:-4]!r})", DataError)
+        with np.load(p, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
     except ValueError as exc:
         if "pickle" in str(exc).lower():
             raise DataError(f"{p} holds Python objects (pickles), which edgekit never loads; save plain numeric arrays") from None
         raise DataError(f"{p} is not a readable numpy file: {exc}") from None
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+    except (OSError, EOFError, zipfile.BadZipFile, NotImplementedError) as exc:
         raise DataError(f"{p} is not a readable numpy file (truncated or corrupt?): {exc}") from None
-    raise DataError(f"unsupported data file {p.name}: give an .npz, an .npy or a folder of images")
 
 
 def read_images(folder: str | os.PathLike, shape: Sequence[int], limit: int | None = None) -> np.ndarray:
@@ -60,9 +67,13 @@ def read_image(path: str | os.PathLike, shape: Sequence[int]) -> np.ndarray:
         raise DataError(f"images can feed an input with 1, 3 or 4 channels; this input has shape {tuple(shape)}")
     try:
         with Image.open(path) as img:
+            limit = limits.current().max_image_pixels
+            if img.width * img.height > limit:
+                raise DataError(f"{path} is a {img.width}x{img.height} image, past the {limit:,}-pixel limit (a "
+                                "decompression bomb?); raise it with edgekit --max-image-pixels N if you trust it")
             img = img.convert({1: "L", 3: "RGB", 4: "RGBA"}[channels]).resize((width, height), Image.BILINEAR)
             array = np.asarray(img, dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError) as exc:
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
         raise DataError(f"{path} is not a readable image: {exc}") from None
     return array.reshape(height, width, channels)
 
@@ -128,6 +139,8 @@ def model_inputs(
     counts = {len(a) for a in checked}
     if len(counts) != 1:
         raise DataError(f"{label}: the input arrays have different numbers of samples: {sorted(counts)}")
+    if counts == {0}:
+        raise DataError(f"{label}: the data holds 0 samples; give at least one")
     return checked
 
 

@@ -52,3 +52,7 @@ class DependencyError(EdgekitError):
         self.module = module
         self.extra = extra
         super().__init__(f"{module} is not installed; install it with: pip install 'edgekit[{extra}]'")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so every cleanup runs; the CLI exits 143 (128 + SIGTERM)."""

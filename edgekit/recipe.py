@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
 
+from edgekit._fs import check_input_path
+from edgekit._yaml import load_yaml
 from edgekit.errors import RecipeError
 from edgekit.targets import CALIBRATION_METHODS, IO_DTYPES, QUANTIZE_MODES, TARGETS
 
@@ -22,6 +25,8 @@ from edgekit.targets import CALIBRATION_METHODS, IO_DTYPES, QUANTIZE_MODES, TARG
 PRUNE_SCHEDULES = ("polynomial", "constant")
 PRUNE_STRUCTURES = ("unstructured", "2:4")
 CLUSTER_INITS = ("kmeans++", "linear", "density", "random")
+MAX_NAME = 64
+_SAFE_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_NAME - 1}}}")  # a folder name: never '.', '..' or hidden
 
 
 def _choice(what: str, value: Any, allowed: tuple) -> None:
@@ -130,8 +135,10 @@ class Recipe:
     formats: tuple[str, ...] = ("tflite",)
 
     def __post_init__(self):
-        if not isinstance(self.name, str) or not self.name or not all(c.isalnum() or c in "-_." for c in self.name):
-            raise RecipeError(f"recipe name must be letters, digits, '-', '_' or '.'; got {self.name!r}")
+        if not isinstance(self.name, str) or not _SAFE_NAME.fullmatch(self.name):
+            shown = self.name if not isinstance(self.name, str) or len(self.name) <= 40 else self.name[:40] + "..."
+            raise RecipeError(f"recipe name must be a folder name: a letter or digit, then at most {MAX_NAME - 1} "
+                              f"letters, digits, '-', '_' or '.'; got {shown!r}")
         formats = _names(self.formats, "formats")
         for f in formats:
             _choice("formats", f, tuple(TARGETS))
@@ -207,17 +214,15 @@ def _section(key: str, kind: type, value: Any):
 
 
 def _safe_load(text: str, what: str) -> Any:
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise RecipeError(f"{what} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    return load_yaml(text, what, RecipeError)
 
 
 def load_recipes(path: str | os.PathLike) -> tuple[Recipe, ...]:
     """Read a recipe file: one recipe (a mapping with ``name``) or ``variants: [recipe, ...]``."""
     p = Path(path)
-    if not p.is_file():
+    if not p.exists() and not p.is_symlink():
         raise RecipeError(f"recipe file {p} does not exist (or name a preset: {', '.join(preset_names())})")
+    check_input_path(p, "recipe file", RecipeError)
     data = _safe_load(p.read_text(encoding="utf-8"), f"recipe file {p}")
     return recipes_from_data(data, source=str(p))
 

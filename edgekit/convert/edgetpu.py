@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 import yaml
 
 from edgekit import tflite_file
+from edgekit._fs import scratch_dir
 from edgekit.convert.artifact import Artifact
 from edgekit.keras.source import open_source
 from edgekit.recipe import Quantize
@@ -120,7 +120,7 @@ def _run_compiler(path: Path) -> tuple[str, str | None]:
     exe = shutil.which("edgetpu_compiler")
     if exe is None:
         return "edgetpu_compiler not found on PATH: the pre-flight report above is from Coral's op table; install the compiler (Linux x86-64) to get its mapping and an _edgetpu.tflite", None
-    with tempfile.TemporaryDirectory() as tmp:
+    with scratch_dir("edgetpu") as tmp:
         done = subprocess.run([exe, "-s", "-o", tmp, str(path)], capture_output=True, text=True, timeout=600)
         if done.returncode != 0:
             return f"edgetpu_compiler failed: {(done.stderr or done.stdout).strip().splitlines()[-1:]}", None

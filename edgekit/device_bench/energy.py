@@ -153,14 +153,14 @@ _PROFILE_KEYS = {"description", "active_power_w", "source", "note"}
 
 
 def _read_profiles(path: Path) -> dict[str, DeviceProfile]:
-    import yaml
+    from edgekit._fs import check_input_path
+    from edgekit._yaml import load_yaml
 
     try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError as exc:
-        raise EdgekitError(f"device profile file not found: {path}") from exc
-    except (OSError, yaml.YAMLError) as exc:
-        raise EdgekitError(f"could not read device profiles from {path}: {exc}") from exc
+        text = check_input_path(path, "device profile file", EdgekitError).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EdgekitError(f"could not read device profiles from {path}: {exc}") from None
+    data = load_yaml(text, f"device profile file {path}", EdgekitError)
     table = data.get("profiles") if isinstance(data, dict) else None
     if not isinstance(table, dict):
         raise EdgekitError(f"{path}: expected a mapping 'profiles: {{name: {{active_power_w, source, ...}}}}'")

@@ -22,11 +22,11 @@ import dataclasses
 import json
 import os
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from edgekit._fs import scratch_dir
 from edgekit.errors import DependencyError, EdgekitError
 
 __all__ = ["OpTypeTime", "OpProfile", "OpDiff", "profile_ops", "diff_op_profiles"]
@@ -231,7 +231,7 @@ def _profile_tflite(path: Path, accelerator: str, threads: int | None, min_time_
     per_type: dict[str, dict[str, Any]] = {}
     skipped: list[str] = []
     nodes = 0
-    with tempfile.TemporaryDirectory(prefix="edgekit-ops-") as tmp:
+    with scratch_dir("ops") as tmp:
         try:
             pieces = list(_one_op_models(path))
         except Exception as exc:
@@ -284,8 +284,10 @@ def _profile_onnx(path: Path, threads: int | None, min_time_s: float) -> OpProfi
         raise DependencyError("onnxruntime", "runtime") from exc
     from edgekit.device_bench.latency import bench_inputs
     from edgekit.runtime import TensorSpec
+    from edgekit.runtime.verify_onnx import verify_onnx
 
-    with tempfile.TemporaryDirectory(prefix="edgekit-ort-") as tmp:
+    verify_onnx(Path(path).read_bytes(), path)  # external data only from the model's folder, known domains only
+    with scratch_dir("ort") as tmp:
         opts = ort.SessionOptions()
         opts.enable_profiling = True
         opts.profile_file_prefix = os.path.join(tmp, "ort")

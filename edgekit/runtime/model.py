@@ -15,10 +15,12 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from edgekit._fs import check_input_path
 from edgekit.errors import AcceleratorError, DataError, EdgekitError, ModelLoadError
 from edgekit.runtime._engine import ENGINES, EXTENSIONS, engine_module
 from edgekit.runtime.specs import TensorSpec, dequantize, format_specs, quantize
 from edgekit.runtime.verify import sniff, verify_tflite
+from edgekit.runtime.verify_onnx import verify_onnx
 
 _FLOAT_KINDS = "f"
 _INT_KINDS = "iu"
@@ -227,10 +229,11 @@ class Model:
 
 
 def _read(path: Path) -> bytes:
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         raise ModelLoadError(f"model file not found: {path}")
     if path.is_dir():
         raise ModelLoadError(f"{path} is a directory; edgekit.runtime loads a .tflite or .onnx file")
+    check_input_path(path, "model", ModelLoadError)
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -285,7 +288,7 @@ def load(path: str | os.PathLike, accelerator: str = "cpu", threads: int | None 
                                "'edgetpu' with it")
     data = _read(path)
     kind = _kind(path, data)
-    summary = verify_tflite(data, path.name) if kind == "tflite" else None
+    summary = verify_tflite(data, path.name) if kind == "tflite" else verify_onnx(data, path)
     if summary is not None and isolate:
         from edgekit.runtime._isolate import check_in_child
 

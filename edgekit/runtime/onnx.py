@@ -59,9 +59,11 @@ def _spec(arg) -> TensorSpec:
 
 
 class OnnxEngine:
-    def __init__(self, data: bytes, name: str, accelerator: str = "cpu", threads: int | None = None):
+    def __init__(self, data: bytes, name: str, accelerator: str = "cpu", threads: int | None = None,
+                 folder: str | None = None):
         ort = _ort()
-        self._data, self._name, self._options = data, name, dict(accelerator=accelerator, threads=threads)
+        self._data, self._name = data, name
+        self._options = dict(accelerator=accelerator, threads=threads, folder=folder)
         if accelerator not in PROVIDERS:
             raise AcceleratorError(f"unknown accelerator {accelerator!r} for an .onnx model; "
                                    f"known: {', '.join(PROVIDERS)}")
@@ -77,6 +79,8 @@ class OnnxEngine:
             options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 0 if verbose() else 3
+        if folder is not None:  # external data from the model's folder (verified), never the current directory
+            options.add_session_config_entry("session.model_external_initializers_file_folder_path", str(folder))
         printed = io.StringIO()  # onnxruntime print()s provider fallbacks on stdout: keep them off the app's
         try:
             with quiet_native(), contextlib.redirect_stdout(printed):
@@ -127,4 +131,4 @@ def open_engine(data: bytes, name: str, summary, accelerator: str, threads: int 
                                f"provider with accelerator= (available: {', '.join(available())})")
     if signature:
         raise ModelLoadError(f"{name} is an ONNX model: it has no signatures (signature={signature!r})")
-    return OnnxEngine(data, name, accelerator, threads)
+    return OnnxEngine(data, name, accelerator, threads, folder=str(summary.folder) if summary is not None else None)
