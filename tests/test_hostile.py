@@ -1,0 +1,275 @@
+"""Hostile inputs (issue 11): each hole gets its crafted file, built here, and the refusal is shown end to end:
+one line on stderr, a non-zero exit, nothing written, and the child's peak memory measured (wait4) under 1 GB."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgekit import limits
+from edgekit._fs import atomic_path, check_input_path, sweep_stale_temps
+from edgekit.data import model_inputs, read_arrays
+from edgekit.errors import DataError, ModelLoadError
+from edgekit.recipe import Recipe, RecipeError, load_recipes
+
+from hostile import (ROOT, alias_recipe, edgekit_temps, npy_shape_lie, npz_bomb, npz_shape_lie, onnx_external,
+                     onnx_model, png_bomb, run_cli, snapshot)
+
+MEMORY_CAP_MB = 1024
+
+
+def _refused(run, folder, before, message):
+    """The contract for every hostile input: one error line naming the problem, exit 1, nothing new on disk,
+    bounded memory."""
+    assert run.code == 1, (run.code, run.stderr)
+    assert len(run.lines) == 1 and run.lines[0].startswith("error: "), run.stderr
+    assert message in run.lines[0], run.lines[0]
+    assert "Traceback" not in run.stderr
+    assert snapshot(folder) == before
+    assert run.peak_rss_mb < MEMORY_CAP_MB, run.peak_rss_mb
+
+
+@pytest.fixture()
+def relu_onnx(tmp_path):
+    return onnx_model(tmp_path / "models" / "relu.onnx")
+
+
+# ---- hole 4: decompression and expansion bombs in data files ------------------------------------------------
+@pytest.mark.parametrize("build, message", [
+    (lambda d: npz_bomb(d / "bomb.npz", expand_mb=1024), "expands 1011-fold"),
+    (lambda d: npy_shape_lie(d / "lie.npy"), "declares shape (1000000000, 8, 8, 1) of float32 (238.4 GB) but holds 16 B"),
+    (lambda d: npz_shape_lie(d / "lie.npz"), "(array 'x') declares shape (100000000, 8, 8, 1)"),
+], ids=["npz-deflate-bomb", "npy-header-lie", "npz-header-lie"])
+def test_data_bombs_are_refused_before_reading(tmp_path, relu_onnx, build, message):
+    data = build(tmp_path)
+    before = snapshot(tmp_path)
+    run = run_cli(["run", relu_onnx, "--input", data], tmp_path)
+    _refused(run, tmp_path, before, message)
+
+
+def test_total_expansion_is_capped_and_the_limits_are_flags(tmp_path, relu_onnx):
+    bomb = npz_bomb(tmp_path / "three.npz", expand_mb=700, members=3)  # 2.1 GB from 2 MB
+    before = snapshot(tmp_path)
+    run = run_cli(["--max-ratio", "5000", "run", relu_onnx, "--input", bomb], tmp_path)
+    _refused(run, tmp_path, before, "expand to 2.1 GB, past the 2.0 GB limit")
+    assert "--max-expand SIZE" in run.lines[0]
+
+    small = npz_bomb(tmp_path / "small.npz", expand_mb=20)  # ~1000-fold, above the 16 MiB floor
+    refused = run_cli(["run", relu_onnx, "--input", small], tmp_path)
+    assert refused.code == 1 and "past the 100-fold limit" in refused.stderr
+    allowed = run_cli(["--max-ratio", "2000", "run", relu_onnx, "--input", small, "--top-k", "0"], tmp_path)
+    assert allowed.code == 0, allowed.stderr
+    assert "y: float32[81920, 8, 8, 1]" in allowed.stdout  # the zeros were really read: the bomb is genuine
+
+
+@pytest.mark.parametrize("side, message", [
+    (8_000, "is a 8000x8000 image, past the 50,000,000-pixel limit"),
+    (60_000, "declares more pixels than Pillow decodes at all, past the 50,000,000-pixel limit"),
+])
+def test_image_bomb_is_refused_from_its_header(tmp_path, relu_onnx, side, message):
+    bomb = png_bomb(tmp_path / "bomb.png", side)
+    before = snapshot(tmp_path)
+    run = run_cli(["run", relu_onnx, "--input", bomb], tmp_path)  # a (N, 8, 8, 1) input: an image can feed it
+    _refused(run, tmp_path, before, message)
+
+
+def test_data_limits_in_python(tmp_path):
+    small = npz_bomb(tmp_path / "small.npz", expand_mb=20)
+    with pytest.raises(DataError, match="past the 100-fold limit"):
+        read_arrays(small)
+    with limits.using(limits.Limits(max_ratio=2000)):
+        assert read_arrays(small)["x"].shape == (81920, 8, 8, 1)
+    with limits.using(limits.Limits(max_expand=10 * 2**20, max_ratio=2000)), \
+            pytest.raises(DataError, match="expand to 20.0 MB, past the 10.0 MB limit"):
+        read_arrays(small)
+
+
+# ---- hole 6 (this helper's part): empty data --------------------------------------------------------------
+def test_zero_samples_are_refused(tmp_path):
+    empty = tmp_path / "empty.npz"
+    np.savez(empty, x=np.zeros((0, 8, 8, 1), np.float32))
+    with pytest.raises(DataError, match="holds 0 samples; give at least one"):
+        model_inputs(empty, [("input", (None, 8, 8, 1))])
+
+
+# ---- hole 4: YAML aliases in recipes; hole 7: recipe names ----------------------------------------------
+def test_yaml_alias_recipe_is_refused_at_parse(tmp_path, digits_model_path):
+    recipe = alias_recipe(tmp_path / "bomb.yaml")
+    assert recipe.stat().st_size < 600
+    before = snapshot(tmp_path)
+    start = time.perf_counter()
+    run = run_cli(["optimize", digits_model_path, "--recipe", recipe, "-o", tmp_path / "out"], tmp_path)
+    _refused(run, tmp_path, before, "uses the YAML alias *a0 (line 3)")
+    assert time.perf_counter() - start < 30  # it ran 207 s before
+
+
+@pytest.mark.parametrize("name", [".", "..", "x" * 300, ".hidden", "a/b", "", "con tab\t"])
+def test_recipe_names_are_safe_folder_names(name):
+    with pytest.raises(RecipeError, match="recipe name must be a folder name"):
+        Recipe(name)
+
+
+@pytest.mark.parametrize("name", ["..", "x" * 300])
+def test_unsafe_recipe_name_writes_nothing(tmp_path, digits_model_path, name):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"name: '{name}'\n")
+    before = snapshot(tmp_path)
+    run = run_cli(["optimize", digits_model_path, "--recipe", recipe, "-o", tmp_path / "out"], tmp_path)
+    _refused(run, tmp_path, before, "recipe name must be a folder name")
+
+
+def test_safe_names_still_round_trip():
+    for name in ("fp32", "pruned-0.5", "qat-int8", "a" * 64):
+        assert Recipe.from_yaml(Recipe(name).to_yaml()).name == name
+
+
+# ---- hole 7: what a path really is ------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["fifo", "loop", "dangling", "directory", "empty"])
+def test_paths_are_described_honestly(tmp_path, kind):
+    p = tmp_path / "thing.npz"
+    if kind == "fifo":
+        os.mkfifo(p)
+    elif kind == "loop":
+        os.symlink(tmp_path / "other.npz", p)
+        os.symlink(p, tmp_path / "other.npz")
+    elif kind == "dangling":
+        os.symlink(tmp_path / "gone.npz", p)
+    elif kind == "directory":
+        p.mkdir()
+    else:
+        p.touch()
+    expected = {"fifo": "is a FIFO (named pipe), not a regular file", "loop": "is a symbolic link loop",
+                "dangling": "is a symbolic link to", "directory": "is a directory", "empty": "is empty (0 bytes)"}
+    with pytest.raises(DataError) as info:
+        check_input_path(p, "data file", DataError)
+    assert expected[kind] in str(info.value)
+
+
+def test_fifo_input_does_not_hang_the_cli(tmp_path, relu_onnx):
+    fifo = tmp_path / "x.npz"
+    os.mkfifo(fifo)
+    recipe_fifo = tmp_path / "r.yaml"
+    os.mkfifo(recipe_fifo)
+    before = snapshot(tmp_path)
+    run = run_cli(["run", relu_onnx, "--input", fifo], tmp_path, timeout=60)
+    _refused(run, tmp_path, before, "is a FIFO (named pipe), not a regular file")
+    with pytest.raises(RecipeError, match="is a FIFO"):
+        load_recipes(recipe_fifo)
+    loop = tmp_path / "loop.onnx"
+    os.symlink(loop, loop)
+    with pytest.raises(ModelLoadError, match="symbolic link loop"):
+        __import__("edgekit.runtime", fromlist=["load"]).load(loop)
+
+
+# ---- hole 3: ONNX external data -------------------------------------------------------------------------
+def test_onnx_external_data_comes_from_the_models_folder_not_the_current_one(tmp_path):
+    pytest.importorskip("onnx")
+    secret = np.array([[7, 7, 7, 7]], np.float32).tobytes()
+    (tmp_path / "secret.bin").write_bytes(secret)  # in the current directory of the run, not beside the model
+    model = onnx_external(tmp_path / "models", "secret.bin", data=None)
+    x = tmp_path / "x.npy"
+    np.save(x, np.zeros((1, 4), np.float32))
+    before = snapshot(tmp_path)
+    run = run_cli(["run", model, "--input", x, "--json"], tmp_path)
+    _refused(run, tmp_path, before, "keeps its data in 'secret.bin', which does not exist beside the model")
+
+    beside = onnx_external(tmp_path / "ok", "weights/w.bin")  # the legitimate layout still works
+    good = run_cli(["run", beside, "--input", x, "--json"], tmp_path)
+    assert good.code == 0, good.stderr
+    assert '"values": [\n        [\n          0.0,\n          1.0,\n          2.0,\n          3.0' in good.stdout
+
+
+@pytest.mark.parametrize("case, message", [
+    ("parent", "keeps its data in '../secret.bin', outside the model's folder"),
+    ("absolute", "outside the model's folder"),
+    ("symlink", "a link that leads outside the model's folder"),
+    ("length", "keeps its data in 'w.bin' at bytes 0..16; that file has 8"),
+    ("size", "keeps its data in 'w.bin': 8 bytes for a tensor that needs 16"),
+    ("domain", "uses operators from domain(s) 'evil.custom'"),
+])
+def test_onnx_structural_refusals(tmp_path, case, message):
+    pytest.importorskip("onnx")
+    from edgekit.runtime import load
+
+    (tmp_path / "secret.bin").write_bytes(bytes(16))
+    folder = tmp_path / "models"
+    if case == "parent":
+        model = onnx_external(folder, "../secret.bin", data=None)
+    elif case == "absolute":
+        model = onnx_external(folder, str(tmp_path / "secret.bin"), data=None)
+    elif case == "symlink":
+        folder.mkdir()
+        os.symlink(tmp_path / "secret.bin", folder / "w.bin")
+        model = onnx_external(folder, "w.bin", data=None)
+    elif case == "length":
+        model = onnx_external(folder, "w.bin", data=bytes(8))
+    elif case == "size":
+        model = onnx_external(folder, "w.bin", data=bytes(8), length=None)
+    else:
+        model = onnx_external(folder, "w.bin", domain="evil.custom")
+    with pytest.raises(ModelLoadError) as info:
+        load(model)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+# ---- hole 5: SIGTERM and SIGKILL leave no temporaries -----------------------------------------------------
+_WRITER = textwrap.dedent("""
+    import sys, time
+    from edgekit._fs import atomic_path, scratch_dir, sigterm_as_interrupt
+    from edgekit.errors import Terminated
+    with sigterm_as_interrupt():
+        try:
+            with atomic_path(sys.argv[1]) as tmp, scratch_dir("test") as scratch:
+                tmp.write_bytes(b"half")
+                (scratch / "x").write_bytes(b"x")
+                print("writing", flush=True)
+                time.sleep(60)
+        except Terminated:
+            sys.exit(143)
+""")
+
+
+def _writer(target: Path, tmp_root: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp_root)}
+    return subprocess.Popen([sys.executable, "-c", _WRITER, str(target)], stdout=subprocess.PIPE, env=env)
+
+
+def test_sigterm_while_writing_removes_every_temporary(tmp_path):
+    out, scratch = tmp_path / "out", tmp_path / "scratch"
+    scratch.mkdir()
+    proc = _writer(out / "model.tflite", scratch)
+    assert proc.stdout.readline() == b"writing\n"
+    assert len(edgekit_temps(out, scratch)) == 2  # the output's temporary and the scratch folder exist now
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 143
+    assert edgekit_temps(out, scratch) == [] and not (out / "model.tflite").exists()
+
+
+def test_sigkill_leftovers_are_swept_by_the_next_run_and_live_ones_kept(tmp_path):
+    out, scratch = tmp_path / "out", tmp_path / "scratch"
+    scratch.mkdir()
+    killed = _writer(out / "model.tflite", scratch)
+    assert killed.stdout.readline() == b"writing\n"
+    killed.kill()  # SIGKILL cannot be handled: its temporaries stay behind...
+    killed.wait(30)
+    assert len(edgekit_temps(out, scratch)) == 2
+    live = _writer(out / "other.tflite", scratch)  # ...until the next run starts writing there
+    assert live.stdout.readline() == b"writing\n"
+    try:
+        left = edgekit_temps(out, scratch)
+        assert len(left) == 2 and all(str(live.pid) in p.name for p in left)
+        assert sweep_stale_temps(out) == [] and sweep_stale_temps(scratch) == []  # a live process's stay
+    finally:
+        live.kill()
+        live.wait(30)
+    assert len(sweep_stale_temps(out)) == 1 and len(sweep_stale_temps(scratch)) == 1
+    assert list(out.iterdir()) == [] and list(scratch.iterdir()) == []
