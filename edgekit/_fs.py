@@ -82,6 +82,28 @@ def scratch_dir(purpose: str) -> Iterator[Path]:
         yield Path(tmp)
 
 
+@contextlib.contextmanager
+def run_temp_folder() -> Iterator[Path]:
+    """Point every temporary file of this process (TensorFlow's converter folders included) and of its children
+    into one ``edgekit-PID-run-*`` folder, removed on exit; after a SIGKILL the next run sweeps it. For the CLI,
+    which owns its process; library calls leave the caller's temp settings alone."""
+    system = tempfile.gettempdir()
+    sweep_stale_temps(system)
+    folder = Path(tempfile.mkdtemp(prefix=f"edgekit-{os.getpid()}-run-", dir=system))
+    saved_env, saved_dir = os.environ.get("TMPDIR"), tempfile.tempdir
+    os.environ["TMPDIR"], tempfile.tempdir = str(folder), str(folder)
+    os.environ.setdefault("RAY_TMPDIR", system)  # Ray's sessions outlive a run and need short socket paths
+    try:
+        yield folder
+    finally:
+        tempfile.tempdir = saved_dir
+        if saved_env is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved_env
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def _alive(pid: int) -> bool:
     if pid == os.getpid():
         return True

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import tempfile
 from typing import Any
 
 import click
@@ -90,10 +89,9 @@ def emit_json(data: Any) -> None:
 
 
 def main() -> None:
-    from edgekit._fs import sigterm_as_interrupt, sweep_stale_temps
+    from edgekit._fs import run_temp_folder, sigterm_as_interrupt
 
-    sweep_stale_temps(tempfile.gettempdir())  # scratch folders of edgekit runs that were killed
-    with sigterm_as_interrupt():
+    with sigterm_as_interrupt(), run_temp_folder():  # SIGTERM cleans up like Ctrl-C; every temporary in one place
         cli(prog_name="edgekit")
 
 

@@ -43,8 +43,10 @@ class CliRun:
         return [line for line in self.lines if line.startswith("error:")]
 
 
-def start_cli(args: list[str], cwd: str | os.PathLike, stdout, stderr) -> subprocess.Popen:
+def start_cli(args: list[str], cwd: str | os.PathLike, stdout, stderr, tmpdir: str | None = None) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
+    if tmpdir is not None:
+        env["TMPDIR"] = str(tmpdir)
     return subprocess.Popen([sys.executable, "-m", "edgekit", *map(str, args)], cwd=cwd, stdout=stdout,
                             stderr=stderr, env=env)
 
@@ -63,18 +65,18 @@ def wait_cli(proc: subprocess.Popen, stdout, stderr, timeout: float = 300) -> Cl
                   usage.ru_maxrss / 1024)
 
 
-def run_cli(args: list[str], cwd: str | os.PathLike, timeout: float = 300) -> CliRun:
+def run_cli(args: list[str], cwd: str | os.PathLike, timeout: float = 300, tmpdir: str | None = None) -> CliRun:
     """``python -m edgekit ARGS`` in ``cwd`` with this checkout's code; its exit code, output and peak RSS."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        return wait_cli(start_cli(args, cwd, out, err), out, err, timeout)
+        return wait_cli(start_cli(args, cwd, out, err, tmpdir), out, err, timeout)
 
 
 def terminate_when(args: list[str], cwd: str | os.PathLike, ready, sig: int = signal.SIGTERM,
-                   timeout: float = 300) -> tuple[CliRun, bool]:
+                   timeout: float = 300, tmpdir: str | None = None) -> tuple[CliRun, bool]:
     """Start the CLI, send ``sig`` as soon as ``ready()`` is true (polled every 20 ms); (the run, whether the
     signal was sent before the run ended)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = start_cli(args, cwd, out, err)
+        proc = start_cli(args, cwd, out, err, tmpdir)
         sent = False
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and proc.poll() is None:

@@ -273,3 +273,39 @@ def test_sigkill_leftovers_are_swept_by_the_next_run_and_live_ones_kept(tmp_path
         live.wait(30)
     assert len(sweep_stale_temps(out)) == 1 and len(sweep_stale_temps(scratch)) == 1
     assert list(out.iterdir()) == [] and list(scratch.iterdir()) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["starting", "writing"])
+def test_sigterm_during_convert_leaves_nothing(tmp_path, digits_model_path, point):
+    """SIGTERM while TensorFlow loads, and while the artifact's temporary is being written and checked."""
+    from hostile import terminate_when
+
+    out = tmp_path / "out"
+    started = time.monotonic()
+    ready = ((lambda: time.monotonic() - started > 1.5) if point == "starting"
+             else (lambda: bool(edgekit_temps(out))))
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    run, sent = terminate_when(["convert", digits_model_path, "-o", out / "m.tflite"], tmp_path, ready, tmpdir=tmp)
+    assert sent, run.stderr
+    assert run.code == 143, (run.code, run.stderr)
+    assert run.error_lines == ["error: terminated (SIGTERM); nothing half-written and no temporary file was left"]
+    assert edgekit_temps(tmp_path) == [] and not (out / "m.tflite").exists() and list(tmp.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_sigkill_during_convert_is_swept_by_the_rerun(tmp_path, digits_model_path):
+    """SIGKILL cannot be handled: the output's temporary and the run's temp folder (TensorFlow's converter files
+    included) stay behind, and the next run removes both before it writes."""
+    from hostile import terminate_when
+
+    out, tmp = tmp_path / "out", tmp_path / "tmp"
+    tmp.mkdir()
+    run, sent = terminate_when(["convert", digits_model_path, "-o", out / "m.tflite"], tmp_path,
+                               lambda: bool(edgekit_temps(out)), sig=signal.SIGKILL, tmpdir=tmp)
+    assert sent and run.code == -9
+    assert len(edgekit_temps(out)) == 1 and [p.name.split("-")[2] for p in tmp.iterdir()] == ["run"]
+    again = run_cli(["convert", digits_model_path, "-o", out / "m.tflite"], tmp_path, tmpdir=tmp)
+    assert again.code == 0, again.stderr
+    assert [p.name for p in out.iterdir()] == ["m.tflite"] and list(tmp.iterdir()) == []
