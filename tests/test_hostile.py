@@ -17,8 +17,8 @@ import pytest
 from edgekit import limits
 from edgekit._fs import atomic_path, check_input_path, sweep_stale_temps
 from edgekit.data import model_inputs, read_arrays
-from edgekit.errors import DataError, ModelLoadError
-from edgekit.recipe import Recipe, RecipeError, load_recipes
+from edgekit.errors import DataError, ModelLoadError, RecipeError
+from edgekit.recipe import Recipe, load_recipes
 
 from hostile import (ROOT, alias_recipe, edgekit_temps, npy_shape_lie, npz_bomb, npz_shape_lie, onnx_external,
                      onnx_model, png_bomb, run_cli, snapshot)

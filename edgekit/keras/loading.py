@@ -1,19 +1,27 @@
 """Keras model files: what a file is (without TensorFlow), whether it is safe to load, and loading it.
 
-Safe by default: a model whose config names a Lambda layer or a class that is not a built-in Keras layer would
-run code from the file (or from somewhere else) when loaded; it is refused unless ``trust_model=True``.
+Safe by default, without ``trust_model=True`` a model is refused when loading it would
+- run code from the file or from somewhere else: a Lambda layer or a class that is not a built-in Keras layer;
+- open a file its config names: the ``file_layers`` of ``untrusted.yaml`` (a vocabulary given as a path);
+- run file, Python or network ops (a SavedModel's graph, read without executing it: ``savedmodel_graph.py``);
+- expand past :mod:`edgekit.limits` (a ``.keras`` zip bomb).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+import yaml
+
+from edgekit._fs import check_input_path
 from edgekit._log import quiet_native
 from edgekit.errors import ModelLoadError, UnsafeModelError
+from edgekit.expansion import check_zip
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 CODE_LAYERS = frozenset({"Lambda", "TFOpLambda", "SlicingOpLambda"})  # layers that carry or call arbitrary code
@@ -28,6 +36,7 @@ class ModelFile:
     kind: str  # "h5", "keras" (zip) or "savedmodel" (directory)
     keras_version: str | None  # the Keras that saved it; None for a plain SavedModel
     config: dict | None  # the architecture, when the file carries one
+    graph: Any = None  # a SavedModel's ops (keras.savedmodel_graph.SavedModelGraph)
 
     @property
     def keras_major(self) -> int | None:
@@ -40,14 +49,9 @@ class ModelFile:
 
 
 def inspect_model_file(path: str | Path) -> ModelFile:
-    p = Path(path)
-    if not p.exists():
-        raise ModelLoadError(f"model {p} does not exist")
+    p = check_input_path(path, "model", ModelLoadError, allow_dir=True)
     if p.is_dir():
         return _inspect_savedmodel(p)
-    size = p.stat().st_size
-    if size == 0:
-        raise ModelLoadError(f"model {p} is an empty file (0 bytes)")
     with p.open("rb") as fh:
         head = fh.read(8)
     if head == HDF5_SIGNATURE:
@@ -85,6 +89,7 @@ def _inspect_h5(p: Path) -> ModelFile:
 def _inspect_keras_zip(p: Path) -> ModelFile:
     try:
         with zipfile.ZipFile(p) as z:
+            check_zip(z, str(p), ModelLoadError)  # before reading any member: a zip bomb costs nothing
             names = set(z.namelist())
             if "config.json" not in names:
                 raise ModelLoadError(f"{p} is a zip file but not a .keras model (no config.json inside)")
@@ -96,13 +101,17 @@ def _inspect_keras_zip(p: Path) -> ModelFile:
 
 
 def _inspect_savedmodel(p: Path) -> ModelFile:
-    if not (p / "saved_model.pb").is_file() and not (p / "saved_model.pbtxt").is_file():
-        raise ModelLoadError(f"{p} is a directory but not a SavedModel (no saved_model.pb inside)")
-    config = None
+    from edgekit.keras.savedmodel_graph import inspect_savedmodel_graph
+
+    if (p / "saved_model.pbtxt").is_file() and not (p / "saved_model.pb").is_file():
+        raise ModelLoadError(f"{p} holds a text SavedModel (saved_model.pbtxt), which edgekit cannot inspect "
+                             "before loading; save it in the binary format (saved_model.pb)")
+    graph = inspect_savedmodel_graph(p)
     version = None
     if (p / "keras_metadata.pb").is_file():
         version = "2"  # only Keras 2 writes keras_metadata.pb next to a SavedModel
-    return ModelFile(p, "savedmodel", version, config)
+    config = {"layers": list(graph.keras_objects)} if graph.keras_objects else None
+    return ModelFile(p, "savedmodel", version, config, graph)
 
 
 def _json(raw: Any, p: Path) -> dict:
@@ -155,14 +164,53 @@ def _looks_like_layer(item: dict) -> bool:
     return isinstance(cfg, dict) and ("name" in cfg or "layers" in cfg)
 
 
+@functools.lru_cache(maxsize=1)
+def _file_layers() -> dict[str, tuple[str, ...]]:
+    data = yaml.safe_load(Path(__file__).with_name("untrusted.yaml").read_text())
+    return {name: tuple(keys) for name, keys in data["file_layers"].items()}
+
+
+def file_reading_layers(config: dict | None) -> list[str]:
+    """``Layer(key='path')`` for each layer in ``config`` whose config names a file that loading would open."""
+    table = _file_layers()
+    found: list[str] = []
+    for item in _layer_configs(config or {}):
+        keys = table.get(item.get("class_name"))
+        cfg = item.get("config")
+        if keys and isinstance(cfg, dict):
+            for key in keys:
+                if isinstance(cfg.get(key), str):
+                    found.append(f"{item['class_name']}({key}={cfg[key][:80]!r})")
+    return found
+
+
+_TRUST = "Pass --trust-model (trust_model=True) only for a model you trust"
+
+
 def check_safe(model_file: ModelFile, trust_model: bool, builtin: frozenset[str] | set[str] = frozenset()) -> None:
+    """UnsafeModelError (one line) if loading ``model_file`` would run code, ops with side effects or open files
+    named in it, unless ``trust_model``."""
     if trust_model:
         return
+    denied = model_file.graph.denied if model_file.graph is not None else ()
+    if denied:
+        shown = "; ".join(f"{d.op} in {d.where} ({d.reason})" for d in denied[:3])
+        more = f" and {len(denied) - 3} more" if len(denied) > 3 else ""
+        raise UnsafeModelError(
+            f"{model_file.path} is a SavedModel whose graph runs {shown}{more}; loading it would run them. Refused "
+            f"by default: --trust-model on a SavedModel means running it. {_TRUST}"
+        )
     risky = code_carrying_layers(model_file.config, builtin)
     if risky:
         raise UnsafeModelError(
             f"{model_file.path} contains {', '.join(risky)}, which would run code from the model file or a custom "
-            "module when loaded; refused by default. Pass --trust-model (trust_model=True) only for a model you trust"
+            f"module when loaded; refused by default. {_TRUST}"
+        )
+    reading = file_reading_layers(model_file.config)
+    if reading:
+        raise UnsafeModelError(
+            f"{model_file.path} contains {', '.join(reading[:3])}: loading it would open that file. Refused by "
+            "default: give the vocabulary as a list, or pass --trust-model (trust_model=True) for a model you trust"
         )
 
 
@@ -234,7 +282,7 @@ def _load(keras: Any, model_file: ModelFile, trust_model: bool, **options: Any):
     """``keras.models.load_model`` with the model's compile settings when Keras can rebuild them (else without),
     Keras' safe_mode for .keras files unless trusted, and every failure as one ModelLoadError line."""
     kwargs: dict[str, Any] = {"compile": True, **options}
-    if model_file.kind == "keras":
+    if model_file.kind == "keras" or str(keras.__version__).startswith("3"):  # Keras 3 applies it to .h5 too
         kwargs["safe_mode"] = not trust_model
     try:
         with quiet_native():

@@ -91,7 +91,7 @@ def open_source(model: Any, trust_model: bool = False) -> Source:
     from edgekit.keras.loading import is_keras3_model
 
     if isinstance(model, (str, os.PathLike)):
-        from edgekit.keras.loading import inspect_model_file, load_keras3_model, load_keras_model
+        from edgekit.keras.loading import check_safe, inspect_model_file, load_keras3_model, load_keras_model
 
         model_file = inspect_model_file(model)
         if model_file.keras_major is not None and model_file.keras_major >= 3:
@@ -101,6 +101,7 @@ def open_source(model: Any, trust_model: bool = False) -> Source:
         if model_file.kind == "savedmodel" and model_file.keras_version is None:
             from edgekit.keras.savedmodel_source import SavedModelSource
 
+            check_safe(model_file, trust_model)  # its graph, read without running it
             return SavedModelSource(model, name=Path(model).name)
         return KerasSource(load_keras_model(model, trust_model=trust_model), name=Path(model).stem)
     if is_keras3_model(model):

@@ -18,6 +18,10 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
+from edgekit._protobuf import Invalid as _Invalid
+from edgekit._protobuf import fields as _fields
+from edgekit._protobuf import text as _text
+from edgekit._protobuf import varint as _varint
 from edgekit.errors import ModelLoadError
 
 # Operator domains ONNX Runtime implements itself. A node in any other domain is a custom op: it needs a custom-op
@@ -38,10 +42,6 @@ _ELEMENT_BYTES = {1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 
 _EXTERNAL = 1  # TensorProto.DataLocation.EXTERNAL
 
 
-class _Invalid(Exception):
-    pass
-
-
 @dataclass(frozen=True)
 class OnnxSummary:
     """What verification learned about an ``.onnx`` file."""
@@ -50,55 +50,6 @@ class OnnxSummary:
     opsets: dict = field(default_factory=dict)  # domain -> version
     external_files: tuple[str, ...] = ()  # external data files it reads, relative to ``folder``
     custom_domains: tuple[str, ...] = ()  # domains defined by model-local functions
-
-
-def _varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if pos >= end or shift > 63:
-            raise _Invalid(f"a varint at byte {pos} runs past its message")
-        byte = buf[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, pos
-        shift += 7
-
-
-def _fields(buf: bytes, start: int, end: int):
-    """(field number, wire type, value) for each field of the message in ``buf[start:end]``; a length-delimited
-    value is its (start, end) span, checked to lie inside the message."""
-    pos = start
-    while pos < end:
-        key, pos = _varint(buf, pos, end)
-        number, wire = key >> 3, key & 7
-        if number == 0:
-            raise _Invalid(f"field number 0 at byte {pos}")
-        if wire == 0:
-            value, pos = _varint(buf, pos, end)
-        elif wire == 1:
-            if pos + 8 > end:
-                raise _Invalid(f"a 64-bit field at byte {pos} runs past its message")
-            value, pos = int.from_bytes(buf[pos:pos + 8], "little"), pos + 8
-        elif wire == 5:
-            if pos + 4 > end:
-                raise _Invalid(f"a 32-bit field at byte {pos} runs past its message")
-            value, pos = int.from_bytes(buf[pos:pos + 4], "little"), pos + 4
-        elif wire == 2:
-            length, pos = _varint(buf, pos, end)
-            if pos + length > end:
-                raise _Invalid(f"field {number} at byte {pos} claims {length} bytes; its message has {end - pos} left")
-            value, pos = (pos, pos + length), pos + length
-        else:
-            raise _Invalid(f"unsupported wire type {wire} (field {number}) at byte {pos}")
-        yield number, wire, value
-
-
-def _text(buf: bytes, span: tuple[int, int], what: str) -> str:
-    try:
-        return bytes(buf[span[0]:span[1]]).decode("utf-8")
-    except UnicodeDecodeError:
-        raise _Invalid(f"{what} is not UTF-8 text") from None
 
 
 class _Walk:
