@@ -183,5 +183,5 @@ def check_input_path(path: str | os.PathLike, what: str, error: type[Exception],
                 else "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) else "not a regular file")
         raise error(f"{what} {p} is {kind}, not a regular file; edgekit reads only regular files")
     if info.st_size == 0:
-        raise error(f"{what} {p} is empty (0 bytes)")
+        raise error(f"{what} {p} is an empty file (0 bytes)")
     return p

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import zipfile
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -20,9 +20,9 @@ from edgekit.expansion import check_npy_header, check_zip
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
 
-def read_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """The arrays in an ``.npz`` (by key) or ``.npy`` (as ``x``), read with ``allow_pickle=False``, after checking
-    that what the file declares (zip member sizes, array shapes) is what it holds and within :mod:`edgekit.limits`."""
+def check_arrays_file(path: str | os.PathLike) -> Path:
+    """``path`` if it is an ``.npz``/``.npy`` whose declared contents (zip member sizes, array shapes) are what it
+    holds and within :mod:`edgekit.limits`; else one DataError line. Reads headers only, never the arrays."""
     p = check_input_path(path, "data file", DataError)
     if p.suffix not in (".npy", ".npz"):
         raise DataError(f"unsupported data file {p.name}: give an .npz, an .npy or a folder of images")
@@ -30,12 +30,31 @@ def read_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
         if p.suffix == ".npy":
             with p.open("rb") as fh:
                 check_npy_header(fh, p.stat().st_size, str(p), DataError)
-            return {"x": np.load(p, allow_pickle=False)}
+            return p
         with zipfile.ZipFile(p) as archive:
             for info in check_zip(archive, str(p), DataError):
                 if info.filename.endswith(".npy"):
                     with archive.open(info) as fh:
                         check_npy_header(fh, info.file_size, f"{p} (array {info.filename[:-4]!r})", DataError)
+    except (OSError, EOFError, zipfile.BadZipFile, NotImplementedError) as exc:
+        raise DataError(f"{p} is not a readable numpy file (truncated or corrupt?): {exc}") from None
+    return p
+
+
+def check_data_source(source: Any) -> None:
+    """The cheap checks of :func:`check_arrays_file` for a data argument that names an array file (anything else
+    is checked where it is read): run before any slow work."""
+    if isinstance(source, (str, os.PathLike)) and str(source) != "random" and Path(source).suffix in (".npz", ".npy"):
+        check_arrays_file(source)
+
+
+def read_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The arrays in an ``.npz`` (by key) or ``.npy`` (as ``x``), read with ``allow_pickle=False`` after
+    :func:`check_arrays_file`."""
+    p = check_arrays_file(path)
+    try:
+        if p.suffix == ".npy":
+            return {"x": np.load(p, allow_pickle=False)}
         with np.load(p, allow_pickle=False) as data:
             return {key: data[key] for key in data.files}
     except ValueError as exc:

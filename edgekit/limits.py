@@ -26,10 +26,10 @@ class Limits:
     and weights compress 1-20×; deflate bombs reach ~1000×, bzip2/lzma bombs far more). ``max_image_pixels``:
     pixels one image may decode to (a 50 MP RGB image decodes to 150 MB; PNG bombs declare billions)."""
 
-    max_expand: int = 2 * 2**30
+    max_expand: int = 2 * 1000**3
     max_ratio: float = 100.0
     max_image_pixels: int = 50_000_000
-    ratio_floor: int = 16 * 2**20
+    ratio_floor: int = 16 * 1000**2
 
     def __post_init__(self):
         if isinstance(self.max_expand, bool) or not isinstance(self.max_expand, int) or self.max_expand < 1:

@@ -7,6 +7,7 @@ in milliseconds by repeating one independently-decodable compressed block instea
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import signal
@@ -14,7 +15,6 @@ import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import zlib
 from dataclasses import dataclass
@@ -32,7 +32,7 @@ class CliRun:
     code: int
     stdout: str
     stderr: str
-    peak_rss_mb: float  # the child's own peak resident memory (wait4), not this process's
+    peak_rss_mb: float  # the child's own peak resident memory (VmHWM), NaN when it was killed
 
     @property
     def lines(self) -> list[str]:
@@ -43,26 +43,51 @@ class CliRun:
         return [line for line in self.lines if line.startswith("error:")]
 
 
+# The child's peak RSS is read by the child itself (VmHWM at exit): wait4's ru_maxrss would also count the pages a
+# big parent (pytest with TensorFlow loaded) had when it forked.
+_LAUNCH = """
+import atexit, os, runpy, sys
+def _peak():
+    with open("/proc/self/status") as status, open(os.environ["HOSTILE_PEAK_FILE"], "w") as out:
+        out.write(next(line.split()[1] for line in status if line.startswith("VmHWM:")))
+atexit.register(_peak)
+sys.argv = ["edgekit", *sys.argv[1:]]
+runpy.run_module("edgekit", run_name="__main__", alter_sys=True)
+"""
+
+
 def start_cli(args: list[str], cwd: str | os.PathLike, stdout, stderr, tmpdir: str | None = None) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
     if tmpdir is not None:
         env["TMPDIR"] = str(tmpdir)
-    return subprocess.Popen([sys.executable, "-m", "edgekit", *map(str, args)], cwd=cwd, stdout=stdout,
+    env["HOSTILE_PEAK_FILE"] = os.path.join(tempfile.gettempdir(), f"hostile-peak-{os.getpid()}-{time.time_ns()}")
+    proc = subprocess.Popen([sys.executable, "-c", _LAUNCH, *map(str, args)], cwd=cwd, stdout=stdout,
                             stderr=stderr, env=env)
+    proc.peak_file = env["HOSTILE_PEAK_FILE"]
+    return proc
+
+
+def _peak_mb(proc: subprocess.Popen) -> float:
+    try:
+        with open(proc.peak_file) as fh:
+            return int(fh.read()) / 1024
+    except (OSError, ValueError):
+        return float("nan")  # killed: no exit handler ran
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(proc.peak_file)
 
 
 def wait_cli(proc: subprocess.Popen, stdout, stderr, timeout: float = 300) -> CliRun:
-    timer = threading.Timer(timeout, proc.kill)
-    timer.start()
     try:
-        _, status, usage = os.wait4(proc.pid, 0)
-    finally:
-        timer.cancel()
-    proc.returncode = os.waitstatus_to_exitcode(status)
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
     stdout.seek(0)
     stderr.seek(0)
     return CliRun(proc.returncode, stdout.read().decode(errors="replace"), stderr.read().decode(errors="replace"),
-                  usage.ru_maxrss / 1024)
+                  _peak_mb(proc))
 
 
 def run_cli(args: list[str], cwd: str | os.PathLike, timeout: float = 300, tmpdir: str | None = None) -> CliRun:
@@ -85,9 +110,6 @@ def terminate_when(args: list[str], cwd: str | os.PathLike, ready, sig: int = si
                 sent = True
                 break
             time.sleep(0.02)
-        if proc.returncode is not None:  # poll() reaped it: no rusage left to read
-            out.seek(0), err.seek(0)
-            return CliRun(proc.returncode, out.read().decode(), err.read().decode(), float("nan")), sent
         return wait_cli(proc, out, err, timeout), sent
 
 
@@ -237,3 +259,60 @@ def onnx_model(path: Path) -> Path:
     path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
                                        producer_name="onnx-hostile-test").SerializeToString())
     return path
+
+
+# ---- Keras / SavedModel files that run code, read files or expand ------------------------------------------
+def savedmodel_writer(folder: Path, marker: Path) -> Path:
+    """A plain SavedModel whose serving function writes ``marker`` with tf.io.write_file (an op, not Python)."""
+    from edgekit._tf import tf as get_tf
+
+    tf = get_tf()
+
+    class Writer(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32)])
+        def serve(self, x):
+            tf.io.write_file(str(marker), "written by the model")
+            return {"y": x * 2.0}
+
+    module = Writer()
+    tf.saved_model.save(module, str(folder), signatures={"serving_default": module.serve})
+    return folder
+
+
+def keras_lambda_savedmodel(folder: Path, marker: Path) -> Path:
+    """A tf-keras model saved as a SavedModel (save_format="tf") whose Lambda touches ``marker`` in Python."""
+    from edgekit._tf import tf_keras
+
+    keras = tf_keras()
+    touch = eval(f"lambda t: (open({str(marker)!r}, 'a').close(), t * 2.0)[1]")  # the path is in the bytecode
+    inp = keras.Input((4,))
+    model = keras.Model(inp, keras.layers.Dense(2)(keras.layers.Lambda(touch)(inp)))
+    model.save(str(folder), save_format="tf")
+    if marker.exists():
+        marker.unlink()  # saving traced the Lambda; only loading counts
+    return folder
+
+
+def string_lookup_h5(path: Path, vocabulary: Path) -> Path:
+    """A tf-keras .h5 whose StringLookup layer reads its vocabulary from ``vocabulary`` (a path) when loaded."""
+    from edgekit._tf import tf_keras
+
+    keras = tf_keras()
+    vocabulary.write_text("cat\ndog\n")
+    inp = keras.Input((1,), dtype="string")
+    keras.Model(inp, keras.layers.StringLookup(vocabulary=str(vocabulary))(inp)).save(str(path))
+    return path
+
+
+_SMALL_KERAS_CONFIG = (b'{"module": "keras", "class_name": "Sequential", "config": {"name": "s", "layers": [{"module": '
+                       b'"keras.layers", "class_name": "InputLayer", "config": {"batch_shape": [null, 4], "name": "i"}},'
+                       b' {"module": "keras.layers", "class_name": "Dense", "config": {"units": 2, "name": "d"}}]}}')
+
+
+def keras_zip_bomb(path: Path, expand_mb: int = 1024) -> Path:
+    """A Keras 3 ``.keras`` zip (config.json, metadata.json) whose model.weights.h5 is a deflate bomb."""
+    meta = b'{"keras_version": "3.15.1", "date_saved": "2026-12-01@00:00:00"}'
+    data, crc = _deflate_zeros(b"\x89HDF\r\n\x1a\n", expand_mb * MB)
+    return write_zip(path, [("config.json", _SMALL_KERAS_CONFIG, zlib.crc32(_SMALL_KERAS_CONFIG), len(_SMALL_KERAS_CONFIG), 0),
+                            ("metadata.json", meta, zlib.crc32(meta), len(meta), 0),
+                            ("model.weights.h5", data, crc, 8 + expand_mb * MB, 8)])

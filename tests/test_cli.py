@@ -44,7 +44,7 @@ def test_convert_json_and_errors(tmp_path, digits_model_path):
     assert usage.exit_code == 2 and "Invalid value for '--quantize'" in usage.stderr
 
 
-def test_unexpected_errors_are_one_line_unless_verbose(tmp_path, monkeypatch):
+def test_unexpected_errors_are_one_line_unless_verbose(tmp_path, monkeypatch, digits_model_path):
     from dataclasses import replace
 
     from edgekit.targets import TARGETS
@@ -54,8 +54,8 @@ def test_unexpected_errors_are_one_line_unless_verbose(tmp_path, monkeypatch):
 
     monkeypatch.setitem(TARGETS, "onnx", replace(TARGETS["onnx"], converter=boom))
     runner = CliRunner()
-    quiet = runner.invoke(cli, ["convert", "m.h5", "--to", "onnx"])
+    quiet = runner.invoke(cli, ["convert", str(digits_model_path), "--to", "onnx", "-o", str(tmp_path / "m.onnx")])
     assert quiet.exit_code == 1
     assert quiet.stderr.strip() == "error: RuntimeError: kaboom (run with -v for the traceback)"
-    loud = runner.invoke(cli, ["-v", "convert", "m.h5", "--to", "onnx"])
+    loud = runner.invoke(cli, ["-v", "convert", str(digits_model_path), "--to", "onnx", "-o", str(tmp_path / "m.onnx")])
     assert loud.exit_code == 1 and "Traceback" in loud.stderr

@@ -45,7 +45,7 @@ def relu_onnx(tmp_path):
 # ---- hole 4: decompression and expansion bombs in data files ------------------------------------------------
 @pytest.mark.parametrize("build, message", [
     (lambda d: npz_bomb(d / "bomb.npz", expand_mb=1024), "expands 1011-fold"),
-    (lambda d: npy_shape_lie(d / "lie.npy"), "declares shape (1000000000, 8, 8, 1) of float32 (238.4 GB) but holds 16 B"),
+    (lambda d: npy_shape_lie(d / "lie.npy"), "declares shape (1000000000, 8, 8, 1) of float32 (256.0 GB) but holds 16 B"),
     (lambda d: npz_shape_lie(d / "lie.npz"), "(array 'x') declares shape (100000000, 8, 8, 1)"),
 ], ids=["npz-deflate-bomb", "npy-header-lie", "npz-header-lie"])
 def test_data_bombs_are_refused_before_reading(tmp_path, relu_onnx, build, message):
@@ -56,10 +56,10 @@ def test_data_bombs_are_refused_before_reading(tmp_path, relu_onnx, build, messa
 
 
 def test_total_expansion_is_capped_and_the_limits_are_flags(tmp_path, relu_onnx):
-    bomb = npz_bomb(tmp_path / "three.npz", expand_mb=700, members=3)  # 2.1 GB from 2 MB
+    bomb = npz_bomb(tmp_path / "three.npz", expand_mb=700, members=3)  # 2.2 GB from 2 MB
     before = snapshot(tmp_path)
     run = run_cli(["--max-ratio", "5000", "run", relu_onnx, "--input", bomb], tmp_path)
-    _refused(run, tmp_path, before, "expand to 2.1 GB, past the 2.0 GB limit")
+    _refused(run, tmp_path, before, "expand to 2.2 GB, past the 2.0 GB limit")
     assert "--max-expand SIZE" in run.lines[0]
 
     small = npz_bomb(tmp_path / "small.npz", expand_mb=20)  # ~1000-fold, above the 16 MiB floor
@@ -87,8 +87,8 @@ def test_data_limits_in_python(tmp_path):
         read_arrays(small)
     with limits.using(limits.Limits(max_ratio=2000)):
         assert read_arrays(small)["x"].shape == (81920, 8, 8, 1)
-    with limits.using(limits.Limits(max_expand=10 * 2**20, max_ratio=2000)), \
-            pytest.raises(DataError, match="expand to 20.0 MB, past the 10.0 MB limit"):
+    with limits.using(limits.Limits(max_expand=10_000_000, max_ratio=2000)), \
+            pytest.raises(DataError, match="expand to 21.0 MB, past the 10.0 MB limit"):
         read_arrays(small)
 
 
@@ -147,7 +147,7 @@ def test_paths_are_described_honestly(tmp_path, kind):
     else:
         p.touch()
     expected = {"fifo": "is a FIFO (named pipe), not a regular file", "loop": "is a symbolic link loop",
-                "dangling": "is a symbolic link to", "directory": "is a directory", "empty": "is empty (0 bytes)"}
+                "dangling": "is a symbolic link to", "directory": "is a directory", "empty": "is an empty file (0 bytes)"}
     with pytest.raises(DataError) as info:
         check_input_path(p, "data file", DataError)
     assert expected[kind] in str(info.value)

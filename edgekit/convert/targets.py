@@ -10,8 +10,11 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
+from edgekit._fs import sweep_stale_temps
 from edgekit.convert.artifact import Artifact
+from edgekit.data import check_data_source
 from edgekit.errors import EdgekitError
+from edgekit.keras.loading import check_model_file
 from edgekit.recipe import Quantize
 from edgekit.targets import Target, target
 
@@ -81,6 +84,13 @@ def convert(
         if not isinstance(model, (str, os.PathLike)):
             raise EdgekitError("give an output path for an in-memory model")
         output = default_output(model, to, quant.mode)
+    # Before any TensorFlow work: the model file and the data files are inspected (a hostile one is refused in a
+    # second), and what a killed earlier run left beside the output is swept.
+    if isinstance(model, (str, os.PathLike)):
+        check_model_file(model, trust_model)
+    for data in (calibration, eval_data):
+        check_data_source(data)
+    sweep_stale_temps(Path(output).parent)
     options = {"opset": opset, "dynamic_batch": dynamic_batch, "calibration_method": calibration_method}
     return _run(t, model, output, quant, calibration, eval_data, trust_model, options)
 

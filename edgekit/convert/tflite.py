@@ -7,11 +7,12 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from edgekit._log import quiet_native
+from edgekit._log import logger, quiet_native
 from edgekit.convert.artifact import Artifact, ParityInputs, make_artifact, write_verified
 from edgekit.convert.parity import FLOAT_TOLERANCE
 from edgekit.keras.source import Source, open_source
 from edgekit.data import model_inputs, random_inputs
+from edgekit.data_range import range_mismatches
 from edgekit.errors import ConversionError, DataError
 from edgekit.recipe import Quantize
 
@@ -57,6 +58,11 @@ def _convert(source: Source, output, quant: Quantize, calibration: Any, eval_dat
         path.write_bytes(tflite_bytes(source, quant.mode, samples, quant.io_dtype, batch=batch, aware=aware))
 
     inputs = ParityInputs.for_source(source, eval_data)
+    if samples is not None:  # parity measured on data the calibration never saw says little: say so, loudly
+        for warning in range_mismatches(samples, inputs.arrays, "calibration data", f"the parity check's {inputs.label}",
+                                        [name for name, _ in source.input_specs]):
+            logger.warning(warning)
+            notes.append(warning)
     tolerance = FLOAT_TOLERANCE.get(quant.mode)
     parity = write_verified(source, output, write, inputs, tolerance, f"{fmt} {quant.mode} conversion of {source.name}")
     return make_artifact(

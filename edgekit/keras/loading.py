@@ -214,6 +214,14 @@ def check_safe(model_file: ModelFile, trust_model: bool, builtin: frozenset[str]
         )
 
 
+def check_model_file(path: str | Path, trust_model: bool = False) -> ModelFile:
+    """Inspect a model path and refuse it if unsafe, without TensorFlow: the check every command runs before any
+    slow work (the full check, against the loading Keras' own layer list, runs again at load)."""
+    model_file = inspect_model_file(path)
+    check_safe(model_file, trust_model)
+    return model_file
+
+
 def _tf_keras_builtins(keras) -> frozenset[str]:
     names = {n for n in dir(keras.layers) if not n.startswith("_")}
     names |= {"Functional", "Sequential", "Model", "InputLayer"}

@@ -23,10 +23,13 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from edgekit import __version__
-from edgekit._fs import atomic_path, write_text_atomic
+from edgekit._fs import atomic_path, sweep_stale_temps, write_text_atomic
 from edgekit._json import json_default
+from edgekit._log import logger
 from edgekit._versions import package_versions
+from edgekit.data_range import range_mismatches
 from edgekit.errors import BridgeError, DataError, EdgekitError
+from edgekit.keras.loading import check_model_file
 from edgekit.optimize.ranking import Candidate, Constraints, rank
 from edgekit.recipe import Recipe, dump_recipes, preset
 from edgekit.targets import TARGETS, accelerator
@@ -116,8 +119,8 @@ def optimize(
     out = Path(outdir)
     if out.exists() and not out.is_dir():
         raise EdgekitError(f"output folder {out} is a file; give a folder with -o")
-    if isinstance(model, (str, os.PathLike)) and not Path(model).exists():
-        raise EdgekitError(f"model {model} does not exist")
+    if isinstance(model, (str, os.PathLike)):
+        check_model_file(model, trust_model)
     train = None
     if data is not None:
         train = load_train_data(data, val_split=val_split, trust_code=trust_code) if isinstance(data, (str, os.PathLike)) else as_train_data(data)
@@ -129,11 +132,16 @@ def optimize(
     if train is not None:
         train = fit_to_model(train, original)
     out.mkdir(parents=True, exist_ok=True)
+    sweep_stale_temps(out, depth=2)  # what a killed earlier run left in OUTDIR and OUTDIR/variants/*
     write_text_atomic(out / "recipes.yaml", dump_recipes(recipes))
 
     eval_x, eval_y, eval_label = _eval_set(original, train)
     reference = _keras_outputs(original, eval_x)
     warnings = []
+    if train is not None:
+        warnings += range_mismatches([train.x_train], [train.x_val], "training data", "held-out data")
+        for warning in warnings:
+            logger.warning(warning)
     if eval_y is not None and np.ndim(reference) == 2:
         from edgekit.optimize.metrics import unusable_labels
 

@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import os
 import platform
-import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from edgekit._fs import write_text_atomic
+from edgekit._fs import scratch_dir, sweep_stale_temps, write_text_atomic
 from edgekit._log import quiet_native
-from edgekit.data import random_inputs
+from edgekit.data import check_data_source, random_inputs
 from edgekit.errors import ModelLoadError
+from edgekit.keras.loading import check_model_file
 from edgekit.optimize.apply import apply_recipe
 from edgekit.optimize.data import TrainData, as_train_data, fit_to_model
 from edgekit.optimize.metrics import Metrics, WeightStats, evaluate_outputs, size_summary
@@ -111,6 +111,10 @@ def optimize_model(
 
     progress = progress or Progress(False)
     paths = output_paths(output)
+    if isinstance(model, (str, os.PathLike)):
+        check_model_file(model, trust_model)  # before any TensorFlow work
+    check_data_source(calibration)
+    sweep_stale_temps(Path(output).parent)  # what a killed earlier run left beside the output
     source_name = Path(model).stem if isinstance(model, (str, os.PathLike)) else getattr(model, "name", "model")
     if isinstance(model, (str, os.PathLike)):
         with progress.task(f"loading {Path(model).name}"):
@@ -188,7 +192,7 @@ def _variant(name: str, artifact, x, labels, reference, layer_names) -> Variant:
 def _measure_original(model, name, x, labels, reference, layer_names, progress) -> Variant:
     from edgekit.convert import to_tflite
 
-    with tempfile.TemporaryDirectory(prefix="edgekit-original-") as tmp, progress.task("converting the original (float32)"):
+    with scratch_dir("original") as tmp, progress.task("converting the original (float32)"):
         artifact = to_tflite(model, Path(tmp) / f"{name}.tflite", quantize="none")
         variant = _variant("original", artifact, x, labels, reference, layer_names)
     return replace(variant, path=f"{name} as float32 .tflite (not kept)")

@@ -233,7 +233,8 @@ def _read(path: Path) -> bytes:
         raise ModelLoadError(f"model file not found: {path}")
     if path.is_dir():
         raise ModelLoadError(f"{path} is a directory; edgekit.runtime loads a .tflite or .onnx file")
-    check_input_path(path, "model", ModelLoadError)
+    if not path.is_file():
+        check_input_path(path, "model", ModelLoadError)  # says what it is: a FIFO, a link loop, ...
     try:
         data = path.read_bytes()
     except OSError as exc:
