@@ -309,3 +309,29 @@ def test_sigkill_during_convert_is_swept_by_the_rerun(tmp_path, digits_model_pat
     again = run_cli(["convert", digits_model_path, "-o", out / "m.tflite"], tmp_path, tmpdir=tmp)
     assert again.code == 0, again.stderr
     assert [p.name for p in out.iterdir()] == ["m.tflite"] and list(tmp.iterdir()) == []
+
+
+# ---- hole 6 (this helper's part): data far outside the range the model was calibrated/trained on ------------
+def test_range_mismatch_is_named_per_input():
+    from edgekit.data_range import range_mismatches
+
+    rng = np.random.default_rng(0)
+    unit = rng.random((200, 8, 8, 1), dtype=np.float32)
+    assert range_mismatches([unit], [rng.random((50, 8, 8, 1), dtype=np.float32)], "training data", "held-out") == []
+    raw = unit * 255
+    too_big = range_mismatches([unit], [raw], "training data", "held-out data", ["image"])
+    assert too_big == ["held-out data for input 'image' spans [1.005, 254], far from the training data's "
+                       "[0.003939, 0.9962] (a different scaling (e.g. 0-255 vs 0-1)?): results measured on it are "
+                       "unreliable"]
+    assert "far from the calibration data's [1.005, 254]" in range_mismatches([raw], [unit], "calibration data",
+                                                                                "parity data")[0]
+
+
+def test_calibration_on_raw_pixels_is_flagged_in_the_artifact(tmp_path, digits_keras, digits_data):
+    """The issue's case: 0-255 calibration for a model trained on 0-1; the default parity inputs are [0, 1)."""
+    from edgekit.convert import to_tflite
+
+    raw = digits_data["x_train"][:64] * 255.0
+    artifact = to_tflite(digits_keras, tmp_path / "m.tflite", quantize="int8", calibration=raw)
+    flagged = [n for n in artifact.notes if "far from the calibration data's" in n]
+    assert len(flagged) == 1 and "the parity check's seeded random" in flagged[0]

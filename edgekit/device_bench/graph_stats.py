@@ -455,6 +455,9 @@ def _onnx_stats(path: Path) -> ModelStats:
             notes=("ONNX MACs, parameters and bytes by dtype need the 'onnx' package, which is not installed here: "
                    "pip install onnx (or 'edgekit[full]'); size and latency are still measured",),
         )
+    from edgekit.runtime.verify_onnx import verify_onnx
+
+    verify_onnx(Path(path).read_bytes(), path)  # external data only from the model's folder, before onnx.load reads it
     try:
         model = onnx.load(str(path))
     except Exception as exc:

@@ -73,9 +73,7 @@ def load_train_data(spec: str | os.PathLike, val_split: float | None = None, tru
     if p.is_dir():
         return _from_folder(p, val_split)
     if p.suffix in (".npz", ".npy"):
-        if not p.is_file():
-            raise DataError(f"data file {p} does not exist")
-        return _from_arrays(read_arrays(p), val_split, str(p))
+        return _from_arrays(read_arrays(p), val_split, str(p))  # read_arrays says what a bad path is
     if ":" in text and not p.exists() and _looks_like_callable(text):
         return _from_code(text, val_split, trust_code)
     if not p.exists():
