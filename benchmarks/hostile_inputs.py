@@ -117,7 +117,7 @@ def corpus(marker: Path) -> list[Case]:
         cases.append(Case(f"data {label}: run --input", lambda d, b=build: ["run", _onnx(d), "--input", b(d)]))
         cases.append(Case(f"data {label}: convert --calibration",
                           lambda d, b=build: ["convert", MODEL, "--quantize", "int8", "--calibration", b(d), "-o",
-                                              d / "o.tflite"], heavy=label == "0 samples"))
+                                              d / "o.tflite"]))
         if label not in ("0 samples",):
             cases.append(Case(f"data {label}: optimize --data",
                               lambda d, b=build: ["optimize", MODEL, "--data", b(d), "-o", d / "out"]))

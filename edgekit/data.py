@@ -26,18 +26,22 @@ def check_arrays_file(path: str | os.PathLike) -> Path:
     p = check_input_path(path, "data file", DataError)
     if p.suffix not in (".npy", ".npz"):
         raise DataError(f"unsupported data file {p.name}: give an .npz, an .npy or a folder of images")
+    shapes = []
     try:
         if p.suffix == ".npy":
             with p.open("rb") as fh:
-                check_npy_header(fh, p.stat().st_size, str(p), DataError)
-            return p
-        with zipfile.ZipFile(p) as archive:
-            for info in check_zip(archive, str(p), DataError):
-                if info.filename.endswith(".npy"):
-                    with archive.open(info) as fh:
-                        check_npy_header(fh, info.file_size, f"{p} (array {info.filename[:-4]!r})", DataError)
+                shapes.append(check_npy_header(fh, p.stat().st_size, str(p), DataError)[0])
+        else:
+            with zipfile.ZipFile(p) as archive:
+                for info in check_zip(archive, str(p), DataError):
+                    if info.filename.endswith(".npy"):
+                        with archive.open(info) as fh:
+                            label = f"{p} (array {info.filename[:-4]!r})"
+                            shapes.append(check_npy_header(fh, info.file_size, label, DataError)[0])
     except (OSError, EOFError, zipfile.BadZipFile, NotImplementedError) as exc:
         raise DataError(f"{p} is not a readable numpy file (truncated or corrupt?): {exc}") from None
+    if shapes and all(shape and shape[0] == 0 for shape in shapes):
+        raise DataError(f"{p}: the data holds 0 samples; give at least one")
     return p
 
 

@@ -93,11 +93,15 @@ def test_data_limits_in_python(tmp_path):
 
 
 # ---- hole 6 (this helper's part): empty data --------------------------------------------------------------
-def test_zero_samples_are_refused(tmp_path):
+def test_zero_samples_are_refused(tmp_path, digits_model_path):
     empty = tmp_path / "empty.npz"
     np.savez(empty, x=np.zeros((0, 8, 8, 1), np.float32))
     with pytest.raises(DataError, match="holds 0 samples; give at least one"):
-        model_inputs(empty, [("input", (None, 8, 8, 1))])
+        model_inputs(np.zeros((0, 8, 8, 1), np.float32), [("input", (None, 8, 8, 1))])
+    before = snapshot(tmp_path)
+    run = run_cli(["convert", digits_model_path, "--quantize", "int8", "--calibration", empty, "-o",
+                   tmp_path / "m.tflite"], tmp_path)  # it used to write a float32 model labelled int8
+    _refused(run, tmp_path, before, "empty.npz: the data holds 0 samples; give at least one")
 
 
 # ---- hole 4: YAML aliases in recipes; hole 7: recipe names ----------------------------------------------
