@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import io
 import logging
-import tempfile
 from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
+from edgekit._fs import scratch_dir
 from edgekit.errors import ConversionError, DependencyError
 
 # ONNX quantization modes edgekit produces (a subset of recipe.QUANTIZE_MODES).
@@ -54,7 +54,7 @@ def quantize_onnx(
         from onnxruntime import quantization as q
     except ImportError:
         raise DependencyError("onnxruntime") from None
-    with tempfile.TemporaryDirectory(prefix="edgekit-onnxq-") as tmp, _quiet_ort_logs():
+    with scratch_dir("onnxq") as tmp, _quiet_ort_logs():
         float_path, pre_path, out_path = (Path(tmp) / n for n in ("float.onnx", "pre.onnx", "quant.onnx"))
         onnx.save(proto, str(float_path))
         notes = []
