@@ -234,16 +234,18 @@ def bench(models, accelerator, threads, batch, runs, min_time, warmup, device_pr
     if as_json and as_csv:
         raise click.UsageError("--json and --csv are exclusive: pick one output format")
     if list_profiles:
+        import dataclasses
+
         from edgekit.device_bench import device_profiles
 
         table = device_profiles(profiles_file)
         if as_json:
-            emit_json({name: p for name, p in table.items()})
+            emit_json({name: {**dataclasses.asdict(p), "citation": p.citation} for name, p in table.items()})
         else:
             from edgekit._table import render
 
             click.echo(render(["profile", "active W", "device", "source"],
-                              [[p.name, p.active_power_w, p.description, p.source] for p in table.values()]))
+                              [[p.name, p.active_power_w, p.description, p.citation] for p in table.values()]))
         return
     if compare_files:
         if len(models) != 2:

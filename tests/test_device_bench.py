@@ -155,9 +155,10 @@ def test_bench_fixed_runs_protocol_and_units(runtime_models):
     assert set(methods) == {"op-count", "time×power", "measured"}
     assert methods["op-count"].units == "uJ/inference" and methods["op-count"].value > 0
     assert "Horowitz" in methods["op-count"].source
-    assert methods["time×power"].units == "mJ/inference"
-    assert methods["time×power"].value == pytest.approx(lat.mean * 3.0)  # ms × W = mJ
-    assert "raspberrypi.com" in methods["time×power"].source
+    assert {e.units for e in methods.values()} == {"uJ/inference"}  # one unit for every method
+    assert methods["time×power"].value == pytest.approx(lat.mean * 3.0 * 1000)  # ms × W = mJ = 1000 µJ
+    assert "raspberrypi.com" in methods["time×power"].source and "UNVERIFIED" in methods["time×power"].source
+    assert methods["time×power"].reason.startswith("estimate: rpi4 at 3.0 W")
     if not RaplMeter().domains:
         assert methods["measured"].value is None and "RAPL" in methods["measured"].reason
     assert r.memory.peak_rss_bytes >= r.memory.baseline_rss_bytes > 0
@@ -219,7 +220,12 @@ def test_device_profiles_builtin_and_user_file(tmp_path):
                     "  rpi4:\n    active_power_w: 6.4\n    source: my USB meter under load\n")
     assert get_device_profile("my-board", user).active_power_w == 1.5
     assert get_device_profile("rpi4", user).active_power_w == 6.4
-    assert time_power_energy(10.0, get_device_profile("my-board", user)).value == pytest.approx(15.0)
+    assert time_power_energy(10.0, get_device_profile("my-board", user)).value == pytest.approx(15_000.0)  # µJ
+    # every built-in watts figure is marked unverified until someone checks it against its source
+    assert all("UNVERIFIED" in p.citation for p in builtin.values())
+    checked = tmp_path / "checked.yaml"
+    checked.write_text("profiles:\n  b:\n    active_power_w: 1.0\n    source: datasheet rev 3\n    checked: 2026-11-30\n")
+    assert get_device_profile("b", checked).citation == "datasheet rev 3 (checked 2026-11-30)"
     bad = tmp_path / "bad.yaml"
     bad.write_text("profiles:\n  x:\n    active_power_w: 2\n    source: s\n    wats: 3\n")
     with pytest.raises(EdgekitError, match="unknown keys \\['wats'\\]"):
@@ -261,10 +267,10 @@ def test_command_meter_joules_and_watts(tmp_path, runtime_models):
     assert watts.kind == "watts"
     r = bench(runtime_models.fp32, runs=20, warmup=0, energy_command="echo 2.0 W")
     measured = {e.method: e for e in r.energy}["measured"]
-    assert measured.units == "mJ/inference" and measured.value > 0
+    assert measured.units == "uJ/inference" and measured.value > 0
     total_j = measured.details["joules_total"]
     assert total_j == pytest.approx(2.0 * r.latency.total_s, rel=0.05)  # mean watts × the timed window
-    assert measured.value == pytest.approx(total_j * 1e3 / 20)
+    assert measured.value == pytest.approx(total_j * 1e6 / 20)
     with pytest.raises(EdgekitError, match="must print one number with a unit"):
         CommandMeter("echo hello")
     with pytest.raises(EdgekitError, match="exited 1"):
@@ -388,7 +394,7 @@ def test_cli_bench_json_csv_compare(runtime_models, tmp_path):
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)
     assert [d["settings"]["threads"] for d in data] == [1, 2]
-    assert data[0]["energy"][1]["method"] == "time×power" and data[0]["energy"][1]["units"] == "mJ/inference"
+    assert data[0]["energy"][1]["method"] == "time×power" and data[0]["energy"][1]["units"] == "uJ/inference"
     assert json.loads(out_a.read_text())[0]["latency"]["runs"] == 5
     res = runner.invoke(cli, ["bench", str(runtime_models.int8), "--runs", "5", "--csv"])
     assert res.exit_code == 0 and res.output.count("\n") == 2
@@ -414,6 +420,7 @@ def test_cli_bad_input(runtime_models, tmp_path):
     assert res.exit_code == 2 and "exactly two results files" in res.output
     res = runner.invoke(cli, ["bench", "--list-profiles"])
     assert res.exit_code == 0 and "jetson-nano" in res.output and "coral.ai" in res.output
+    assert res.output.count("UNVERIFIED") == len(device_profiles())
 
 
 def test_device_bench_never_imports_tensorflow(runtime_models):

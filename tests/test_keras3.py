@@ -227,3 +227,20 @@ def test_edgekit_optimize_on_a_keras3_copy_matches_keras2(digits_keras3_path, di
     reloaded = keras.models.load_model(saved["path"])  # Keras 3, safe mode
     kernel = reloaded.get_layer("conv2").get_weights()[0]
     assert np.mean(kernel == 0) >= 0.75  # the sparsity survived the trip back to Keras 3
+
+
+def test_keras3_model_is_written_where_the_user_asked(digits_keras3_path, tmp_path, keras):
+    """`-o q.h5` on a Keras 3 model used to write q.keras silently; now it writes q.h5 (Keras 3's HDF5 format)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from edgekit.cli import cli
+
+    out = tmp_path / "q.h5"
+    r = CliRunner().invoke(cli, ["quantize", str(digits_keras3_path), "--mode", "dynamic", "-o", str(out), "--json"])
+    assert r.exit_code == 0, r.output
+    assert out.is_file() and not out.with_suffix(".keras").exists()
+    assert json.loads(r.output)["keras_model"] == str(out)
+    reloaded = keras.models.load_model(out)  # Keras 3 reads it back
+    assert reloaded.count_params() == 151690

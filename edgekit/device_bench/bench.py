@@ -227,9 +227,9 @@ _METRICS: list[tuple[str, Any, str, bool]] = [
     ("params", lambda d: _get(d, "stats.params"), "", True),
     ("MACs", lambda d: d.get("macs"), "", True),
     ("GMAC/s", lambda d: d.get("gmacs_per_s"), "GMAC/s", False),
-    ("energy op-count", lambda d: _energy_value(d, "op-count"), "uJ/inference", True),
-    ("energy time×power", lambda d: _energy_value(d, "time×power"), "mJ/inference", True),
-    ("energy measured", lambda d: _energy_value(d, "measured"), "mJ/inference", True),
+    ("energy op-count (estimate)", lambda d: _energy_value(d, "op-count"), "uJ/inference", True),
+    ("energy time×power (estimate)", lambda d: _energy_value(d, "time×power"), "uJ/inference", True),
+    ("energy measured", lambda d: _energy_value(d, "measured"), "uJ/inference", True),
 ]
 
 _CONTEXT = [
@@ -312,7 +312,7 @@ def to_csv(results: Iterable[Any]) -> str:
     """One row per result; energy columns carry their units in the header; empty cell = not available."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    header = [c for c, _ in CSV_COLUMNS] + ["energy_opcount_uJ", "energy_timepower_mJ", "energy_measured_mJ",
+    header = [c for c, _ in CSV_COLUMNS] + ["energy_opcount_uJ", "energy_timepower_uJ", "energy_measured_uJ",
                                             "bytes_by_dtype", "cpu", "governor", "edgekit_version", "warnings"]
     writer.writerow(header)
     for r in results:

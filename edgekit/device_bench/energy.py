@@ -59,12 +59,15 @@ DRAM_READ_32BIT_PJ = 640.0
 _ALIASES = {"uint8": "int8", "int4": "int8", "uint4": "int8", "bfloat16": "float16"}
 
 
+ENERGY_UNITS = "uJ/inference"  # every method reports in µJ, so figures side by side compare
+
+
 @dataclasses.dataclass(frozen=True)
 class EnergyEstimate:
     """One energy figure and how it was obtained. ``value`` is None when the method is unavailable (``reason``)."""
 
     method: str  # "op-count" | "time×power" | "measured"
-    units: str  # e.g. "uJ/inference"
+    units: str  # ENERGY_UNITS for every method
     value: float | None
     per_item: float | None = None
     reason: str = ""  # why unavailable, or caveats
@@ -89,7 +92,7 @@ def _pj(dtype: str, kind: str) -> tuple[float, bool]:
 def op_count_energy(stats: Any, batch: int = 1) -> EnergyEstimate:
     """Method 1 for a :class:`~edgekit.device_bench.graph_stats.ModelStats`, per inference of ``batch`` items."""
     if stats.macs is None or stats.weight_bytes is None:
-        return EnergyEstimate("op-count", "uJ/inference", None, reason="MACs could not be counted: "
+        return EnergyEstimate("op-count", ENERGY_UNITS, None, reason="MACs could not be counted: "
                               + "; ".join(stats.notes), source=HOROWITZ_SOURCE)
     stand_ins = set()
     compute_pj = 0.0
@@ -114,7 +117,7 @@ def op_count_energy(stats: Any, batch: int = 1) -> EnergyEstimate:
                   "integer (or fp32) figures, an upper bound")
     return EnergyEstimate(
         method="op-count",
-        units="uJ/inference",
+        units=ENERGY_UNITS,
         value=total_uj,
         per_item=total_uj / batch,
         reason=reason,
@@ -140,6 +143,14 @@ class DeviceProfile:
     active_power_w: float
     source: str
     note: str = ""
+    checked: str = ""  # when someone checked active_power_w against the source (a date); empty: unverified
+
+    @property
+    def citation(self) -> str:
+        """The source as every output shows it: with the date it was checked, or marked unverified."""
+        if self.checked:
+            return f"{self.source} (checked {self.checked})"
+        return f"{self.source} (UNVERIFIED: figure not checked against this source)"
 
     def __post_init__(self) -> None:
         if not isinstance(self.active_power_w, (int, float)) or not self.active_power_w > 0:
@@ -149,7 +160,7 @@ class DeviceProfile:
             raise EdgekitError(f"device profile {self.name!r}: give a 'source' for its power figure (URL or citation)")
 
 
-_PROFILE_KEYS = {"description", "active_power_w", "source", "note"}
+_PROFILE_KEYS = {"description", "active_power_w", "source", "note", "checked"}
 
 
 def _read_profiles(path: Path) -> dict[str, DeviceProfile]:
@@ -180,6 +191,7 @@ def _read_profiles(path: Path) -> dict[str, DeviceProfile]:
             active_power_w=entry["active_power_w"],
             source=str(entry.get("source", "")),
             note=str(entry.get("note", "")),
+            checked=str(entry.get("checked") or ""),
         )
     return out
 
@@ -201,19 +213,19 @@ def get_device_profile(name: str, path: str | Path | None = None) -> DeviceProfi
 
 
 def time_power_energy(latency_ms: float, profile: DeviceProfile | None, batch: int = 1) -> EnergyEstimate:
-    """Method 2: mean latency × the profile's active power, in mJ per inference."""
+    """Method 2: mean latency × the profile's active power, in µJ per inference (the unit of every method)."""
     if profile is None:
-        return EnergyEstimate("time×power", "mJ/inference", None,
+        return EnergyEstimate("time×power", ENERGY_UNITS, None,
                               reason="no device profile given (--device-profile NAME)")
-    mj = latency_ms * profile.active_power_w  # ms × W = mJ
+    uj = latency_ms * profile.active_power_w * 1e3  # ms × W = mJ
     return EnergyEstimate(
         method="time×power",
-        units="mJ/inference",
-        value=mj,
-        per_item=mj / batch,
-        reason=f"{profile.name} at {profile.active_power_w} W ({profile.note}); meaningful only when measured "
-               "on that device",
-        source=profile.source,
+        units=ENERGY_UNITS,
+        value=uj,
+        per_item=uj / batch,
+        reason=f"estimate: {profile.name} at {profile.active_power_w} W ({profile.note}); meaningful only when "
+               "measured on that device",
+        source=profile.citation,
         details={"profile": profile.name, "active_power_w": profile.active_power_w, "latency_ms": latency_ms},
     )
 
@@ -358,13 +370,13 @@ def energy_meter(command: str | None = None, unit: str | None = None,
 
 def measured_energy(joules: float | None, runs: int, batch: int, meter: Any, reason: str = "") -> EnergyEstimate:
     if joules is None:
-        return EnergyEstimate("measured", "mJ/inference", None, reason=reason or meter.unavailable_reason)
-    mj = joules * 1e3 / runs
+        return EnergyEstimate("measured", ENERGY_UNITS, None, reason=reason or meter.unavailable_reason)
+    uj = joules * 1e6 / runs
     return EnergyEstimate(
         method="measured",
-        units="mJ/inference",
-        value=mj,
-        per_item=mj / batch,
+        units=ENERGY_UNITS,
+        value=uj,
+        per_item=uj / batch,
         reason="counter over the timed window: includes idle power and anything else the counter sees",
         source=meter.describe(),
         details={"joules_total": joules, "runs": runs},

@@ -13,7 +13,7 @@ __all__ = ["results_report", "op_profile_report", "op_diff_report", "comparison_
 def _energy(result: Any, method: str) -> str:
     for e in result.energy:
         if e.method == method:
-            return f"{e.value:.4g} {e.units}" if e.value is not None else "n/a"
+            return f"{e.value:.4g}" if e.value is not None else "n/a"
     return "n/a"
 
 
@@ -52,7 +52,8 @@ def results_report(results: Sequence[Any]) -> str:
         energy_rows.append([Path(r.model).name, r.settings.get("threads"), r.settings.get("batch"),
                             _energy(r, "op-count"), _energy(r, "time×power"), _energy(r, "measured")])
     parts.append("")
-    parts.append(render(["model", "thr", "batch", "energy: op-count (45 nm)", "time×power", "measured"], energy_rows))
+    parts.append(render(["model", "thr", "batch", "µJ/inference: op-count estimate (45 nm)", "time×power estimate",
+                         "measured"], energy_rows))
     notes = []
     first = results[0]
     for e in first.energy:

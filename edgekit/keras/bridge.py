@@ -136,8 +136,8 @@ def to_keras3(model2: Any, path: str | os.PathLike | None = None, tolerance: flo
     saying why (quantization-aware-training models stay tf-keras: their deliverable is the int8 TFLite)."""
     from edgekit._tf import keras3, tf_keras
 
-    if path is not None and Path(path).suffix != ".keras":
-        raise BridgeError(f"a Keras 3 model is written as a .keras file; got {Path(path).name!r}")
+    if path is not None and Path(path).suffix not in (".keras", ".h5"):
+        raise BridgeError(f"a Keras 3 model is written as a .keras or .h5 file; got {Path(path).name!r}")
     k3, k2 = keras3(), tf_keras()
     bridge = _Bridge(k3, k2, to_tf_keras=False)
     model3 = bridge.rebuild(model2)
@@ -149,7 +149,7 @@ def to_keras3(model2: Any, path: str | os.PathLike | None = None, tolerance: flo
     from edgekit._log import quiet_native
 
     with atomic_path(path) as tmp:
-        keras_tmp = tmp.with_name(tmp.name + ".keras")  # Keras 3 insists on the suffix
+        keras_tmp = tmp.with_name(tmp.name + Path(path).suffix)  # Keras 3 picks the format by the suffix
         try:
             with quiet_native():
                 model3.save(keras_tmp)
@@ -162,10 +162,11 @@ def to_keras3(model2: Any, path: str | os.PathLike | None = None, tolerance: flo
 def save_like_source(model2: Any, loaded: BridgeResult, path: str | os.PathLike) -> tuple[str, str | None]:
     """Write an optimized tf-keras model in the Keras the user came with, and say where.
 
-    ``loaded`` is what :func:`load_as_tf_keras` returned for the user's file. A Keras 3 user gets a Keras 3
-    ``.keras`` file (rebuilt and verified); where that cannot be done (a quantization-aware-training model), the
-    tf-keras model is written instead, as ``.h5``, with a note saying why. Returns (path written, note or None).
-    """
+    ``loaded`` is what :func:`load_as_tf_keras` returned for the user's file. A Keras 3 user gets a Keras 3 model
+    (rebuilt and verified) at ``path`` as given: ``.keras``, or ``.h5`` (Keras 3's HDF5 format) when that is what
+    was asked for, never a silently renamed file; where no Keras 3 model can be written (a quantization-aware-
+    training model), the tf-keras model is written instead, as ``.h5``, with a note saying why. Returns (path
+    written, note or None)."""
     from edgekit._fs import atomic_path
     from edgekit._log import quiet_native
 
@@ -173,7 +174,7 @@ def save_like_source(model2: Any, loaded: BridgeResult, path: str | os.PathLike)
     note = None
     if loaded.direction == "keras3->tf_keras":
         try:
-            return to_keras3(model2, target.with_suffix(".keras")).path, None
+            return to_keras3(model2, target if target.suffix in (".keras", ".h5") else target.with_suffix(".keras")).path, None
         except BridgeError as exc:
             target = target.with_suffix(".h5")
             note = f"only the tf-keras model could be written ({target.name}), not a Keras 3 one: {exc}"

@@ -259,7 +259,7 @@ def _measure_variant(index, recipe, loaded, train, eval_x, eval_y, reference, vd
 
         optimized = apply_recipe(loaded.model, recipe, train, progress=progress)
         model = optimized.model
-        path, note = save_like_source(model, loaded, vdir / "model.h5")
+        path, note = save_like_source(model, loaded, vdir / ("model.keras" if loaded.direction == "keras3->tf_keras" else "model.h5"))
         saved = {"path": path, "note": note}
     calibration = train.calibration() if train is not None else None
     artifacts = []
