@@ -125,14 +125,19 @@ def convert(model, to, quantize, calibration, calibration_method, io_dtype, eval
     edgekit convert model.h5 --to onnx --quantize int8 --calibration data.npz
     edgekit convert model.h5 --to edgetpu --calibration images/
     """
+    from pathlib import Path
+
     from edgekit.convert import convert as run_convert
     from edgekit.convert.report import artifact_table
+    from edgekit.optimize.progress import Progress
 
-    artifact = run_convert(
-        model, to=to, output=output, quantize=quantize, calibration=calibration, io_dtype=io_dtype,
-        eval_data=eval_data, opset=opset, dynamic_batch=not static_batch, trust_model=trust_model,
-        calibration_method=calibration_method,
-    )
+    what = f"{Path(model).name} → {to}" + (f" {quantize}" if quantize != "none" else "")
+    with Progress(not as_json).task(f"converting {what} (then checking parity)"):
+        artifact = run_convert(
+            model, to=to, output=output, quantize=quantize, calibration=calibration, io_dtype=io_dtype,
+            eval_data=eval_data, opset=opset, dynamic_batch=not static_batch, trust_model=trust_model,
+            calibration_method=calibration_method,
+        )
     if as_json:
         emit_json(artifact.to_dict())
     else:

@@ -160,8 +160,12 @@ def test_report_renders_in_a_browser(run, tmp_path):
              "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}"]
     dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
     assert "<table id=\"variants\">" in dom and dom.count("<tr class=") == 5
-    assert dom.count('<svg class="plot"') == 4 and dom.count('class="point"') >= 8
-    assert f"Ship {results['ranking']['recommended']}" in dom
+    # four matplotlib plots inline, a point per artifact in both trade-off plots, fixed units on the axes
+    assert dom.count('<svg class="plot"') == 4 and dom.count('id="point-') == 10
+    assert "gzip (KB, 1 KB = 1000 B, log scale)" in dom and "top-1 accuracy (%)" in dom and "µJ per inference" in dom
+    assert "interquartile range" in dom and "float32" in dom and "int8" in dom  # the dtype legend is all there
+    assert f"Ship {results['ranking']['recommended']}" in dom and "<h1>edgekit optimize: model.h5</h1>" in dom
+    assert "energy / inf (µJ, op-count estimate)" in dom
     shot = out / "report.png"
     subprocess.run([CHROMIUM, *flags, "--window-size=1300,1500", f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=120)
     assert shot.stat().st_size > 20_000  # a real rendering, kept next to the report for review
@@ -177,3 +181,31 @@ def test_rerun_reuses_finished_variants_and_reranks(run, digits_model_path, digi
     assert again["ranking"]["recommended"] is None
     assert again["ranking"]["reason"].startswith("no variant meets every constraint; closest:")
     assert "No recommendation" in (out / "report.html").read_text()
+
+
+def test_eta_prices_fine_tuning_by_epochs_not_by_the_quick_variants(monkeypatch):
+    """The old estimate averaged quick post-training variants over all: '22 s left' at 22 s of a 160 s run."""
+    import edgekit.optimize.pipeline as pipeline
+    from edgekit.optimize.pipeline import _Steps
+
+    clock = [0.0]
+    monkeypatch.setattr(pipeline.time, "monotonic", lambda: clock[0])
+    recipes = [Recipe("fp32"), Recipe("int8", quantize=Quantize("int8")),
+               Recipe("pruned", prune=Prune(0.5), train=Train(epochs=3)),
+               Recipe("qat", quantize=Quantize("int8", aware=True), train=Train(epochs=2))]
+    lines = []
+    steps = _Steps(recipes, lines.append)
+    for i, seconds in enumerate([2.0, 4.0]):  # two post-training variants: 3 s on average
+        clock[0] += seconds
+        steps.finished(i)
+    steps(2, "pruned", "fine-tuning")
+    assert lines[-1] == "[3/4] pruned: fine-tuning (6 s elapsed, estimate after the first fine-tuned variant)"
+    clock[0] += 60.0  # 3 epochs: 20 s an epoch
+    steps.finished(2)
+    steps(3, "qat", "fine-tuning")
+    assert lines[-1] == "[4/4] qat: fine-tuning (66 s elapsed, ~40 s left)"
+    no_data = _Steps(recipes, lines.append, can_train=False)
+    clock[0] += 2.0
+    no_data.finished(0)
+    no_data(1, "int8", "converting")
+    assert lines[-1].endswith("~2 s left)")  # the fine-tuned variants will be skipped

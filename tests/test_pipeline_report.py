@@ -9,7 +9,7 @@ def test_energy_prefers_measurement_and_converts_units():
     ]
     best = preferred_energy(estimates)
     assert best["method"] == "time×power" and abs(best["uj"] - 22.6) < 1e-9
-    assert preferred_energy(estimates[:1]) == {"method": "op-count", "uj": 24.7}
+    assert preferred_energy(estimates[:1]) == {"method": "op-count", "uj": 24.7, "source": ""}
     assert preferred_energy([{"method": "measured", "value": None, "units": "mJ/inference"}]) is None
 
 

@@ -45,10 +45,15 @@ class ParityInputs:
     label: str
 
     @classmethod
-    def for_source(cls, source: Source, eval_data: Any = None, seed: int = 0) -> "ParityInputs":
-        if eval_data is not None:
-            arrays = [a[:PARITY_SAMPLES] for a in model_inputs(eval_data, source.input_specs)]
-            return cls(arrays, f"evaluation data ({len(arrays[0])} samples)")
+    def for_source(cls, source: Source, eval_data: Any = None, seed: int = 0, calibration: Any = None) -> "ParityInputs":
+        """The user's inputs where given: ``eval_data``, else the ``calibration`` data (real inputs from the model's
+        domain, not the synthetic 'random'); seeded random inputs only when there are none. The label says which."""
+        for data, what in ((eval_data, "evaluation data"), (calibration, "calibration data")):
+            if data is None or (isinstance(data, str) and data == "random"):
+                continue
+            arrays = [a[:PARITY_SAMPLES] for a in model_inputs(data, source.input_specs)]
+            where = f" {data}" if isinstance(data, (str, os.PathLike)) else ""
+            return cls(arrays, f"{what}{where} ({len(arrays[0])} samples)")
         arrays = random_inputs(source.input_specs, count=64, seed=seed)
         return cls(arrays, f"seeded random ({len(arrays[0])} samples)")
 

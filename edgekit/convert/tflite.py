@@ -57,7 +57,7 @@ def _convert(source: Source, output, quant: Quantize, calibration: Any, eval_dat
     def write(path) -> None:
         path.write_bytes(tflite_bytes(source, quant.mode, samples, quant.io_dtype, batch=batch, aware=aware))
 
-    inputs = ParityInputs.for_source(source, eval_data)
+    inputs = ParityInputs.for_source(source, eval_data, calibration=calibration)
     if samples is not None:  # parity measured on data the calibration never saw says little: say so, loudly
         for warning in range_mismatches(samples, inputs.arrays, "calibration data", f"the parity check's {inputs.label}",
                                         [name for name, _ in source.input_specs]):
