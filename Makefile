@@ -10,8 +10,9 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): $(PY) setup.cfg pyproject.toml
+	@echo "installing edgekit[full,test] into $(VENV): TensorFlow and friends, about 2 minutes on a fresh machine"
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[full,test]'
+	$(PY) -m pip install --progress-bar on -e '.[full,test]'
 	touch $(STAMP)
 
 install: $(STAMP)
