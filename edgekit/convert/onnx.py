@@ -73,7 +73,7 @@ def to_onnx(
             notes.extend(quant_notes)
         path.write_bytes(proto.SerializeToString())
 
-    inputs = ParityInputs.for_source(source, eval_data)
+    inputs = ParityInputs.for_source(source, eval_data, calibration=calibration)
     what = f"ONNX {quantize} conversion of {source.name}" if quantize != "none" else f"ONNX conversion of {source.name}"
     parity = write_verified(source, output, write, inputs, FLOAT_TOLERANCE.get(quantize), what)
     notes.append(f"opset {opset}, {'dynamic' if dynamic_batch else 'static (1)'} batch")
