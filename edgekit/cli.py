@@ -132,7 +132,7 @@ def convert(model, to, quantize, calibration, calibration_method, io_dtype, eval
     from edgekit.optimize.progress import Progress
 
     what = f"{Path(model).name} → {to}" + (f" {quantize}" if quantize != "none" else "")
-    with Progress(not as_json).task(f"converting {what} (then checking parity)"):
+    with Progress(not as_json and sys.stderr.isatty()).task(f"converting {what} (then checking parity)"):  # a live spinner on a terminal only
         artifact = run_convert(
             model, to=to, output=output, quantize=quantize, calibration=calibration, io_dtype=io_dtype,
             eval_data=eval_data, opset=opset, dynamic_batch=not static_batch, trust_model=trust_model,
