@@ -103,6 +103,10 @@ def test_cli_bad_inputs_are_one_line_before_any_model_work(tmp_path, digits_mode
     monkeypatch.setattr(pipeline, "_load", no_model_work)
     runner = CliRunner()
     out = tmp_path / "out"
+    import numpy as np
+
+    wrong_shape = tmp_path / "mnist_sized.npz"
+    np.savez(wrong_shape, x=np.zeros((20, 28, 28, 1), np.float32), y=np.arange(20) % 10)
     cases = [
         (["--max-download", "2 parsecs"], 1, "error: size '2 parsecs' is not understood; write e.g. 2MB, 512KB (1 KB = 1000 B), 512KiB (1024 B) or a number of bytes"),
         (["--max-latency", "20"], 1, "error: latency '20' has no unit; write 20ms, 20s or 20us"),
@@ -111,6 +115,7 @@ def test_cli_bad_inputs_are_one_line_before_any_model_work(tmp_path, digits_mode
         (["--data", str(tmp_path / "none.npz")], 1, "error: "),
         (["--max-size", "100KB"], 2, "--max-size is ambiguous and was removed: use --max-file-size"),
         (["--threads", "0"], 1, "error: threads must be at least 1, got 0"),
+        (["--data", str(wrong_shape)], 1, "(training inputs): input 'input' expects shape (N, 8, 8, 1); got (16, 28, 28, 1)"),
     ]
     for args, code, message in cases:
         r = runner.invoke(cli, ["optimize", str(digits_model_path), *args, "-o", str(out)])

@@ -161,6 +161,8 @@ def optimize(
     recipes, not_run = for_target(list(recipes) if recipes else default_recipes(settings.target), settings.target)
     if not recipes:
         raise EdgekitError(f"no recipe can run for target {settings.target}: {'; '.join(v['reason'] for v in not_run)}")
+    if train is not None and isinstance(model, (str, os.PathLike)):
+        _check_data_shape(model, train)
     loaded = _load(model, trust_model)
     original = loaded.model
     if train is not None:
@@ -226,6 +228,36 @@ def _interleave(variants: list[dict], settings: Settings, on_step) -> dict | Non
     info = measured.to_dict()
     info.pop("spreads")
     return info | {"baseline_artifact": baseline}
+
+
+def _declared_input_shape(config: Any) -> tuple | None:
+    """The one input shape a saved Keras config declares (InputLayer ``batch_input_shape`` in Keras 2, ``batch_shape``
+    in Keras 3, or the first layer of a Sequential), or None when it has several inputs or says nothing."""
+    layers = ((config or {}).get("config") or {}).get("layers") if isinstance(config, dict) else None
+    if not isinstance(layers, list) or not layers:
+        return None
+    inputs = [l for l in layers if isinstance(l, dict) and l.get("class_name") == "InputLayer"]
+    candidates = inputs if inputs else ([layers[0]] if config.get("class_name") == "Sequential" else [])
+    if len(candidates) != 1:
+        return None
+    cfg = candidates[0].get("config") or {}
+    shape = cfg.get("batch_input_shape") or cfg.get("batch_shape")
+    return tuple(shape) if isinstance(shape, (list, tuple)) else None
+
+
+def _check_data_shape(model_path, train) -> None:
+    """The data against the input shape the model file declares, read without TensorFlow (a mismatch fails in a
+    second, not after TensorFlow's start-up); the full check runs again on the loaded model."""
+    from edgekit.data import check_input
+    from edgekit.keras.loading import inspect_model_file
+
+    if train.images is not None:  # an image folder is read at the model's size once the model is loaded
+        return
+    shape = _declared_input_shape(inspect_model_file(model_path).config)
+    if shape is None:
+        return
+    check_input(np.asarray(train.x_train), shape, "input", f"{train.source} (training inputs)")
+    check_input(np.asarray(train.x_val), shape, "input", f"{train.source} (held-out inputs)")
 
 
 def _load(path, trust_model: bool):
