@@ -12,6 +12,7 @@ TensorFlow is imported only when a function runs.
 """
 
 from edgekit.optimize.apply import apply_recipe
+from edgekit.optimize.channels import ChannelPruning, prune_channels
 from edgekit.optimize.data import TrainData, as_train_data, fit_to_model, load_train_data
 from edgekit.errors import OptimizeError
 from edgekit.optimize.metrics import (
@@ -30,9 +31,9 @@ from edgekit.optimize.techniques import cluster, prune, pruning_schedule, quanti
 from edgekit.optimize.tflite_weights import tflite_weight_stats
 
 __all__ = [
-    "LayerReport", "Metrics", "OptimizeError", "OptimizeResult", "OptimizedModel", "Progress", "TrainData", "Variant",
+    "ChannelPruning", "LayerReport", "Metrics", "OptimizeError", "OptimizeResult", "OptimizedModel", "Progress", "TrainData", "Variant",
     "WeightStats", "apply_recipe", "as_train_data", "classification_metrics", "cluster", "evaluate_outputs",
     "fidelity_metrics", "fit_to_model", "is_classification", "keras_weight_stats", "load_train_data", "macro_prf",
-    "measure_artifact", "optimize_model", "output_paths", "prune", "pruning_schedule", "quantize_aware",
+    "measure_artifact", "optimize_model", "output_paths", "prune", "prune_channels", "pruning_schedule", "quantize_aware",
     "tflite_weight_stats",
 ]
