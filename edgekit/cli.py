@@ -389,6 +389,10 @@ def _technique_options(func):
         click.option("--batch-size", type=int, default=None, help="Fine-tuning batch size (default 32)."),
         click.option("--learning-rate", type=float, default=None, help="Fine-tuning learning rate (default: the model's own, else 1e-3)."),
         click.option("--loss", default=None, help="Keras loss name (default: the model's own, else from the labels)."),
+        click.option("--distill/--no-distill", default=None, help="Fine-tune by distillation from the original model "
+                     "(KL on softened outputs, plus the task loss when --data has labels). Default: on for --channels "
+                     "and for data without labels (.npy, .npz with x only, a folder of images without class folders)."),
+        click.option("--temperature", type=float, default=None, help="Distillation temperature (default 4)."),
         click.option("--calibration", default=None, help="int8/16x8 calibration inputs (default: a sample of --data; 'random' for synthetic)."),
         click.option("--onnx", is_flag=True, help="Also convert the optimized model to ONNX."),
         click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (no progress bars)."),
@@ -410,7 +414,8 @@ def _layer_options(func):
 
 
 _RECIPE_OPTIONS = ("sparsity", "schedule", "structure", "clusters", "init", "preserve_sparsity", "mode", "io_dtype",
-                   "quantize", "include", "exclude", "all_layers", "epochs", "batch_size", "learning_rate", "loss", "onnx")
+                   "quantize", "include", "exclude", "all_layers", "epochs", "batch_size", "learning_rate", "loss", "onnx",
+                   "distill", "temperature", "channels", "max_macs", "criterion", "min_channels", "round_to")
 
 
 def _run_technique(ctx: click.Context, command: str, build, kw: dict) -> None:
@@ -431,7 +436,8 @@ def _run_technique(ctx: click.Context, command: str, build, kw: dict) -> None:
             raise click.UsageError(f"{kw['recipe_file']} holds {len(recipes)} recipes; give a file with one (edgekit optimize runs several)")
         recipe = recipes[0]
     else:
-        train = Train(**{k: kw[k] for k in ("epochs", "batch_size", "learning_rate", "loss") if kw[k] is not None})
+        train = Train(**{k: kw[k] for k in ("epochs", "batch_size", "learning_rate", "loss", "distill", "temperature")
+                         if kw[k] is not None})
         recipe = build(train)
         if kw["onnx"]:
             recipe = recipe.replace(formats=("tflite", "onnx"))
@@ -463,16 +469,54 @@ def _select(kw: dict) -> dict:
               help="2:4 = two zeros in every four weights (50%), for sparse kernels.")
 @click.option("--quantize", type=click.Choice(list(QUANTIZE_MODES)), default="none",
               show_default=True, help="Post-training quantization of the .tflite.")
+@click.option("--channels", type=float, default=None, metavar="RATIO",
+              help="Channel pruning: remove this share of each layer's output channels and rebuild a smaller, faster "
+                   "model (instead of zeroing weights).")
+@click.option("--max-macs", type=int, default=None, help="Channel pruning to a MAC budget: remove the least important "
+              "channels anywhere until the model needs at most this many multiply-accumulates.")
+@click.option("--criterion", type=click.Choice(["l1", "l2", "l1-bn"]), default=None,
+              help="Channel importance (default l1; l1-bn scales by the following BatchNormalization).")
+@click.option("--min-channels", type=int, default=None, help="Channel pruning: keep at least this many per layer.")
+@click.option("--round-to", type=int, default=None, help="Channel pruning: keep multiples of this (e.g. 8 or 4).")
 @click.pass_context
 def prune(ctx, **kw):
-    """Magnitude-prune MODEL, fine-tune it on --data, and measure the cost.
+    """Prune MODEL, fine-tune it on --data, and measure the cost.
+
+    Magnitude pruning (--sparsity) zeroes weights: the file compresses, the latency stays. Channel pruning
+    (--channels or --max-macs) removes whole filters: fewer MACs, lower latency.
 
     \b
     edgekit prune model.h5 --data data.npz --sparsity 0.8
     edgekit prune model.h5 --data data.npz --structure 2:4 --quantize int8 -o out/pruned.h5
+    edgekit prune model.h5 --data data.npz --channels 0.5 --round-to 8
+    edgekit prune model.h5 --data inputs.npy --max-macs 2000000      # inputs only: distillation
     edgekit prune model.h5 --recipe out/pruned.recipe.yaml --data data.npz
     """
-    from edgekit.recipe import Prune, Quantize, Recipe
+    from dataclasses import replace
+
+    from edgekit.recipe import ChannelPrune, Prune, Quantize, Recipe
+
+    channel_options = ("max_macs", "criterion", "min_channels", "round_to")
+    if kw["channels"] is not None or kw["max_macs"] is not None:
+        given = [f"--{n.replace('_', '-')}" for n in ("sparsity", "all_layers") if kw[n]]
+        given += [f"--{n}" for n in ("schedule", "structure") if ctx.get_parameter_source(n).name == "COMMANDLINE"]
+        if given:
+            raise click.UsageError(f"{', '.join(given)} set(s) magnitude pruning; channel pruning (--channels/--max-macs) "
+                                   "takes --criterion, --min-channels, --round-to, --include, --exclude")
+    elif any(kw[n] is not None for n in channel_options):
+        raise click.UsageError("--criterion, --min-channels and --round-to apply to channel pruning; add --channels RATIO or --max-macs N")
+
+    def build_channels(train):
+        options = {k: kw[k] for k in ("criterion", "min_channels", "round_to", "max_macs") if kw[k] is not None}
+        spec = ChannelPrune(ratio=kw["channels"], include=tuple(kw["include"]), exclude=tuple(kw["exclude"]), **options)
+        if train.distill is None:  # channel pruning learns from the original by default
+            train = replace(train, distill=True)
+        name = f"channels-{spec.ratio:g}" if spec.max_macs is None else f"channels-{spec.max_macs}macs"
+        return Recipe(name, prune=spec, quantize=Quantize(mode=kw["quantize"]), train=train)
+
+    if kw["channels"] is not None or kw["max_macs"] is not None:
+        _run_technique(ctx, "pruned", build_channels, kw)
+        return
 
     def build(train):
         spec = Prune(**({"sparsity": kw["sparsity"]} if kw["sparsity"] is not None else {}),

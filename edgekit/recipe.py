@@ -23,7 +23,8 @@ from edgekit.targets import CALIBRATION_METHODS, IO_DTYPES, QUANTIZE_MODES, TARG
 
 
 PRUNE_SCHEDULES = ("polynomial", "constant")
-PRUNE_STRUCTURES = ("unstructured", "2:4")
+PRUNE_STRUCTURES = ("unstructured", "2:4")  # magnitude pruning (Prune); "channels" is ChannelPrune
+CHANNEL_CRITERIA = ("l1", "l2", "l1-bn")  # the names of edgekit.optimize.channels.CRITERIA
 CLUSTER_INITS = ("kmeans++", "linear", "density", "random")
 MAX_NAME = 64
 _SAFE_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_NAME - 1}}}")  # a folder name: never '.', '..' or hidden
@@ -57,13 +58,66 @@ class Prune:
     exclude: tuple[str, ...] = ()
 
     def __post_init__(self):
+        if self.structure == "channels":
+            raise RecipeError("prune.structure channels removes whole channels by ratio, not sparsity: "
+                              "write prune: {structure: channels, ratio: 0.5} (ChannelPrune in Python)")
         if not isinstance(self.sparsity, (int, float)) or not 0.0 < float(self.sparsity) < 1.0:
             raise RecipeError(f"prune.sparsity must be strictly between 0 and 1; got {self.sparsity!r}")
         object.__setattr__(self, "sparsity", float(self.sparsity))
         _choice("prune.schedule", self.schedule, PRUNE_SCHEDULES)
-        _choice("prune.structure", self.structure, PRUNE_STRUCTURES)
+        _choice("prune.structure", self.structure, PRUNE_STRUCTURES + ("channels",))
         if self.structure == "2:4" and self.sparsity != 0.5:
             raise RecipeError(f"prune.structure 2:4 zeroes two weights in every four, i.e. sparsity 0.5; got sparsity {self.sparsity}")
+        object.__setattr__(self, "include", _names(self.include, "prune.include"))
+        object.__setattr__(self, "exclude", _names(self.exclude, "prune.exclude"))
+
+
+def _ratio(what: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) < 1.0:
+        raise RecipeError(f"{what} is the share of channels to remove, from 0 up to (not including) 1; got {value!r}")
+    return float(value)
+
+
+def _count(what: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise RecipeError(f"{what} must be an integer of at least {minimum}; got {value!r}")
+
+
+@dataclass(frozen=True)
+class ChannelPrune:
+    """Channel pruning: remove whole output channels and rebuild a smaller model (fewer MACs, lower latency).
+
+    ``ratio``: share of each group's channels to remove (uniform); ``ratios``: per-layer-name overrides;
+    ``max_macs``: instead of a ratio, remove the least important channels anywhere until the model needs at most
+    this many multiply-accumulates (global). ``include``/``exclude`` match layer names or class names."""
+
+    structure: str = "channels"
+    ratio: float | None = None  # None: 0.5, unless max_macs allocates globally
+    criterion: str = "l1"
+    ratios: dict = field(default_factory=dict)
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    min_channels: int = 1
+    round_to: int = 1
+    max_macs: int | None = None
+
+    def __post_init__(self):
+        if self.structure != "channels":
+            raise RecipeError(f"ChannelPrune has structure channels; got {self.structure!r}")
+        if self.max_macs is not None:
+            _count("prune.max_macs", self.max_macs, 1)
+            if self.ratio is not None:
+                raise RecipeError("prune.ratio (uniform) and prune.max_macs (global) exclude each other; give one")
+            if self.ratios:
+                raise RecipeError("prune.ratios set per-layer ratios for uniform allocation; drop them with max_macs")
+        else:
+            object.__setattr__(self, "ratio", _ratio("prune.ratio", 0.5 if self.ratio is None else self.ratio))
+        _choice("prune.criterion", self.criterion, CHANNEL_CRITERIA)
+        if not isinstance(self.ratios, Mapping):
+            raise RecipeError(f"prune.ratios must map layer names to ratios; got {self.ratios!r}")
+        object.__setattr__(self, "ratios", {str(k): _ratio(f"prune.ratios[{k}]", v) for k, v in self.ratios.items()})
+        _count("prune.min_channels", self.min_channels, 1)
+        _count("prune.round_to", self.round_to, 1)
         object.__setattr__(self, "include", _names(self.include, "prune.include"))
         object.__setattr__(self, "exclude", _names(self.exclude, "prune.exclude"))
 
@@ -115,6 +169,9 @@ class Train:
     batch_size: int = 32
     learning_rate: float | None = None
     loss: str | None = None
+    distill: bool | None = None  # learn from the original model's outputs (plus labels if any); None: when no labels
+    temperature: float = 4.0  # softening of both models' outputs for distillation
+    distill_weight: float = 0.9  # with labels: share of the distillation term (the rest is the task loss)
 
     def __post_init__(self):
         if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
@@ -123,12 +180,21 @@ class Train:
             raise RecipeError(f"train.batch_size must be a positive integer; got {self.batch_size!r}")
         if self.learning_rate is not None and not (isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0):
             raise RecipeError(f"train.learning_rate must be a positive number; got {self.learning_rate!r}")
+        if self.distill is not None and not isinstance(self.distill, bool):
+            raise RecipeError(f"train.distill must be true, false or unset (distil when the data has no labels); got {self.distill!r}")
+        if isinstance(self.temperature, bool) or not isinstance(self.temperature, (int, float)) or self.temperature <= 0:
+            raise RecipeError(f"train.temperature must be a positive number; got {self.temperature!r}")
+        object.__setattr__(self, "temperature", float(self.temperature))
+        weight = self.distill_weight
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0.0 <= weight <= 1.0:
+            raise RecipeError(f"train.distill_weight must be between 0 and 1; got {weight!r}")
+        object.__setattr__(self, "distill_weight", float(weight))
 
 
 @dataclass(frozen=True)
 class Recipe:
     name: str
-    prune: Prune | None = None
+    prune: Prune | ChannelPrune | None = None
     cluster: Cluster | None = None
     quantize: Quantize = field(default_factory=Quantize)
     train: Train = field(default_factory=Train)
@@ -152,6 +218,10 @@ class Recipe:
     def needs_training(self) -> bool:
         """Pruning, clustering and QAT fine-tune the model; they need training data."""
         return self.prune is not None or self.cluster is not None or self.quantize.aware
+
+    @property
+    def channel_pruning(self) -> bool:
+        return isinstance(self.prune, ChannelPrune)
 
     @property
     def needs_calibration(self) -> bool:
@@ -183,6 +253,8 @@ class Recipe:
         if "name" not in kwargs:
             raise RecipeError("a recipe needs a name")
         for key, kind in (("prune", Prune), ("cluster", Cluster), ("quantize", Quantize), ("train", Train)):
+            if key == "prune" and isinstance(kwargs.get(key), Mapping) and kwargs[key].get("structure") == "channels":
+                kind = ChannelPrune
             if key in kwargs and kwargs[key] is not None:
                 kwargs[key] = _section(key, kind, kwargs[key])
         return cls(**kwargs)

@@ -11,7 +11,7 @@ from edgekit.optimize.data import TrainData, as_train_data, fit_to_model
 from edgekit.optimize.layers import check_wrappable
 from edgekit.optimize.progress import Progress
 from edgekit.optimize.result import OptimizedModel, layer_reports
-from edgekit.optimize.techniques import cluster, prune, quantize_aware
+from edgekit.optimize.techniques import cluster, prune, prune_channels_and_fine_tune, quantize_aware
 from edgekit.recipe import Recipe
 
 
@@ -37,18 +37,24 @@ def apply_recipe(model, recipe: Recipe, data: TrainData | str | None = None, pro
     steps: list[str] = []
     training = []
     pruned: tuple[str, ...] = ()
+    channels = None
     clustered: tuple[str, ...] = ()
     notes: dict[str, str] = {}
     float_layers: dict[str, str] = {}
     messages: list[str] = []
     if recipe.prune is not None:
-        result = prune(current, recipe.prune, data, recipe.train, progress)
+        if recipe.channel_pruning:
+            result = prune_channels_and_fine_tune(current, recipe.prune, data, recipe.train, progress)
+            channels = result.channels
+            messages += result.notes
+        else:
+            result = prune(current, recipe.prune, data, recipe.train, progress)
         current, pruned = result.model, tuple(l.name for l in result.layers if l.pruned)
         notes.update({l.name: l.note for l in result.layers if l.note})
-        steps.append("prune")
+        steps += result.steps
         training += result.training
     if recipe.cluster is not None:
-        result = cluster(current, recipe.cluster, data, recipe.train, progress)
+        result = cluster(current, recipe.cluster, data, recipe.train, progress, teacher=model)
         current, clustered = result.model, tuple(l.name for l in result.layers if l.clustered)
         notes.update({l.name: l.note for l in result.layers if l.note and l.name not in notes})
         steps.append("cluster")
@@ -57,8 +63,8 @@ def apply_recipe(model, recipe: Recipe, data: TrainData | str | None = None, pro
     if recipe.quantize.aware:
         result = quantize_aware(
             current, data, recipe.train, recipe.quantize,
-            preserve_sparsity=recipe.prune is not None,
-            preserve_clusters=recipe.cluster is not None, progress=progress,
+            preserve_sparsity=recipe.prune is not None and not recipe.channel_pruning,
+            preserve_clusters=recipe.cluster is not None, progress=progress, teacher=model,
         )
         current = result.model
         quantized = {l.name: bool(l.quantized) for l in result.layers}
@@ -70,4 +76,4 @@ def apply_recipe(model, recipe: Recipe, data: TrainData | str | None = None, pro
         current = model  # nothing to wrap: conversion reads the caller's model and changes nothing
         messages.append("no fine-tuning technique in this recipe: the model is unchanged; quantization happens at conversion")
     layers = layer_reports(current, pruned=pruned, clustered=clustered, quantized=quantized, notes=notes)
-    return OptimizedModel(current, recipe, layers, tuple(steps), float_layers, tuple(training), tuple(messages))
+    return OptimizedModel(current, recipe, layers, tuple(steps), float_layers, tuple(training), tuple(messages), channels)

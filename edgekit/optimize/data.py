@@ -4,6 +4,9 @@
 - an ``.npz`` with ``x_train``/``y_train``/``x_val``/``y_val``, or ``x``/``y`` split with ``val_split``;
 - a folder of class-named image subfolders (``folder/cat/*.png``, ``folder/dog/*.png``; classes in sorted order),
   split with ``val_split``;
+- inputs only, no labels: an ``.npy``, an ``.npz`` with ``x`` (or ``x_train``/``x_val``), or a folder of images
+  without class subfolders. Fine-tuning then learns from the original model's outputs (distillation) and the
+  variants are measured by their agreement with the original;
 - ``module:function`` returning a ``tf.data.Dataset`` of ``(x, y)`` (or a ``(train, val)`` pair of them): this runs
   the user's code, so only with ``trust_code=True``.
 
@@ -29,22 +32,29 @@ DEFAULT_VAL_SPLIT = 0.2
 
 @dataclass(frozen=True, eq=False)
 class TrainData:
-    """Arrays to fine-tune on (``x_train``/``y_train``) and to measure on (``x_val``/``y_val``, held out)."""
+    """Arrays to fine-tune on (``x_train``/``y_train``) and to measure on (``x_val``/``y_val``, held out).
+    Unlabelled data has ``y_train`` and ``y_val`` None."""
 
     x_train: np.ndarray
-    y_train: np.ndarray
+    y_train: np.ndarray | None
     x_val: np.ndarray
-    y_val: np.ndarray
+    y_val: np.ndarray | None
     source: str = "arrays"
     classes: tuple[str, ...] = ()  # class names, for an image folder
     images: Any = field(default=None, repr=False)  # an image folder, re-read at the model's input size
 
     def __post_init__(self):
+        if (self.y_train is None) != (self.y_val is None):
+            raise DataError(f"{self.source}: give labels for both the training and the held-out inputs, or for neither")
         for x, y, part in ((self.x_train, self.y_train, "training"), (self.x_val, self.y_val, "held-out")):
-            if len(x) != len(y):
+            if y is not None and len(x) != len(y):
                 raise DataError(f"{self.source}: {part} data has {len(x)} inputs but {len(y)} labels")
             if len(x) == 0:
                 raise DataError(f"{self.source}: the {part} set is empty")
+
+    @property
+    def labelled(self) -> bool:
+        return self.y_train is not None
 
     def calibration(self, count: int = 200) -> np.ndarray:
         """A deterministic sample of the training inputs for int8 calibration."""
@@ -52,7 +62,8 @@ class TrainData:
         return self.x_train[::step][:count]
 
     def describe(self) -> str:
-        return f"{self.source}: {len(self.x_train)} training / {len(self.x_val)} held-out samples"
+        unlabelled = "" if self.labelled else ", inputs only (no labels)"
+        return f"{self.source}: {len(self.x_train)} training / {len(self.x_val)} held-out samples{unlabelled}"
 
 
 def as_train_data(data: Any, val_split: float | None = None, trust_code: bool = False) -> TrainData | None:
@@ -86,7 +97,7 @@ def _looks_like_callable(text: str) -> bool:
     return bool(module) and bool(func) and all(part.isidentifier() for part in module.split(".")) and func.isidentifier()
 
 
-def _split(x: np.ndarray, y: np.ndarray, val_split: float | None, source: str):
+def _split(x: np.ndarray, y: np.ndarray | None, val_split: float | None, source: str):
     fraction = DEFAULT_VAL_SPLIT if val_split is None else float(val_split)
     if not 0.0 < fraction < 1.0:
         raise DataError(f"--val-split must be strictly between 0 and 1; got {val_split}")
@@ -95,7 +106,7 @@ def _split(x: np.ndarray, y: np.ndarray, val_split: float | None, source: str):
         raise DataError(f"{source}: {len(x)} samples cannot be split {fraction:g} held-out; give more data or x_val/y_val")
     order = np.random.default_rng(0).permutation(len(x))
     val, train = order[:n_val], order[n_val:]
-    return x[train], y[train], x[val], y[val]
+    return x[train], None if y is None else y[train], x[val], None if y is None else y[val]
 
 
 def _from_arrays(arrays: dict, val_split: float | None, source: str) -> TrainData:
@@ -109,16 +120,27 @@ def _from_arrays(arrays: dict, val_split: float | None, source: str) -> TrainDat
         if len(x) != len(y):
             raise DataError(f"{source}: x has {len(x)} samples but y has {len(y)}")
         return TrainData(*_split(x, y, val_split, source), source=source)
+    if {"x_train", "x_val"} <= keys and not keys & {"y_train", "y_val", "y"}:
+        if val_split is not None:
+            raise DataError(f"{source} already holds x_val; drop --val-split or give x only")
+        return TrainData(np.asarray(arrays["x_train"]), None, np.asarray(arrays["x_val"]), None, source=source)
+    if "x" in keys and not keys & {"y", "y_train", "y_val"}:
+        return TrainData(*_split(np.asarray(arrays["x"]), None, val_split, source), source=source)
     raise DataError(
         f"{source} holds {', '.join(sorted(keys)) or 'no arrays'}; training data needs x_train, y_train, x_val, y_val "
-        "(or x and y, split with --val-split)"
+        "(or x and y, split with --val-split; or inputs only: x, or x_train and x_val)"
     )
 
 
 def _from_folder(folder: Path, val_split: float | None) -> TrainData:
     classes = sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not classes:
+        found = sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+        if found:  # images without class folders: inputs only, for distillation
+            return _LazyImages([(f, None) for f in found], [], val_split, str(folder)).load()
     if len(classes) < 2:
-        raise DataError(f"{folder}: an image folder for training needs one subfolder per class (at least 2); found {len(classes)}")
+        raise DataError(f"{folder}: an image folder for training needs one subfolder per class (at least 2), or the "
+                        f"images directly in it (inputs only, no labels); found {len(classes)} subfolder(s)")
     files: list[tuple[Path, int]] = []
     for label, name in enumerate(classes):
         found = sorted(f for f in (folder / name).rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
@@ -144,7 +166,7 @@ class _LazyImages:
                 channels = {"L": 1, "RGBA": 4}.get(img.mode, 3)
             shape = (height, width, channels)
         x = np.stack([read_image(f, shape) for f, _ in self.files])
-        y = np.asarray([label for _, label in self.files], dtype=np.int64)
+        y = None if not self.classes else np.asarray([label for _, label in self.files], dtype=np.int64)
         return TrainData(*_split(x, y, self.val_split, self.source), source=self.source, classes=tuple(self.classes), images=self)
 
 
@@ -210,7 +232,9 @@ def fit_to_model(data: TrainData, model) -> TrainData:
     x_train = check_input(np.asarray(data.x_train), in_shape, name, f"{data.source} (training inputs)")
     x_val = check_input(np.asarray(data.x_val), in_shape, name, f"{data.source} (held-out inputs)")
     out_shape = tuple(model.outputs[0].shape.as_list())
-    y_train, y_val = _labels(data.y_train, out_shape, data.source, "training"), _labels(data.y_val, out_shape, data.source, "held-out")
+    y_train = y_val = None
+    if data.labelled:
+        y_train, y_val = _labels(data.y_train, out_shape, data.source, "training"), _labels(data.y_val, out_shape, data.source, "held-out")
     return TrainData(x_train, y_train, x_val, y_val, source=data.source, classes=data.classes)
 
 

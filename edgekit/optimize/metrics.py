@@ -5,7 +5,8 @@
   recall, then averaged over the classes present in the labels or the predictions, as scikit-learn's
   ``average="macro"`` with ``zero_division=0``), and top-1 agreement with a reference model's outputs.
 - Anything else (no labels, regression, detection heads): fidelity to a reference model's outputs: max and mean
-  absolute error, cosine similarity and signal-to-noise ratio in dB.
+  absolute error, cosine similarity and signal-to-noise ratio in dB; for (N, C) class scores without labels also
+  the top-1 agreement with the reference (teacher-student agreement).
 
 ROC-AUC is not computed: it needs scores per class, and a hard-label AUC would be a different (wrong) figure.
 """

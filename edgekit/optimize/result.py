@@ -41,10 +41,11 @@ class OptimizedModel:
     model: Any
     recipe: Recipe
     layers: tuple[LayerReport, ...]
-    steps: tuple[str, ...] = ()  # techniques that ran, in order: "prune", "cluster", "qat"
+    steps: tuple[str, ...] = ()  # techniques that ran, in order: "prune" or "channels", "cluster", "qat"
     float_layers: dict = field(default_factory=dict)  # QAT: layer name -> why it stayed float
     training: tuple[TrainSettings, ...] = ()
     notes: tuple[str, ...] = ()
+    channels: Any = None  # a ChannelPruning (groups kept, MACs and parameters before/after) when channels were pruned
 
     @property
     def quantization_aware(self) -> bool:
@@ -62,6 +63,7 @@ class OptimizedModel:
         return {
             "recipe": self.recipe.to_dict(),
             "steps": list(self.steps),
+            "channels": self.channels.to_dict() if self.channels is not None else None,
             "layers": [layer.to_dict() for layer in self.layers],
             "float_layers": dict(self.float_layers),
             "training": [asdict(t) for t in self.training],

@@ -2,6 +2,8 @@
 
 - :func:`prune`: tfmot magnitude pruning (constant or polynomial-decay schedule sized from epochs × steps, or 2:4
   structured sparsity), fine-tuned, then ``strip_pruning``.
+- :func:`prune_channels_and_fine_tune`: channel pruning (:mod:`edgekit.optimize.channels`): a smaller model with
+  fewer filters, fine-tuned (by default by distillation from the original, see :mod:`edgekit.optimize.distill`).
 - :func:`cluster`: tfmot weight clustering (N centroids per weight tensor, k-means++/linear/density/random
   initialisation, optionally sparsity-preserving), fine-tuned, then ``strip_clustering``.
 - :func:`quantize_aware`: quantization-aware training, annotating layer by layer so that layers tfmot cannot
@@ -31,7 +33,7 @@ from edgekit.optimize.layers import (
 from edgekit.optimize.progress import Progress
 from edgekit.optimize.result import OptimizedModel, layer_reports
 from edgekit.optimize.train import compile_for_training, fit
-from edgekit.recipe import Cluster, Prune, Quantize, Recipe, Train
+from edgekit.recipe import ChannelPrune, Cluster, Prune, Quantize, Recipe, Train
 
 # Centroid initialisation: recipe name -> tfmot CentroidInitialization member.
 CENTROID_INITS = {"kmeans++": "KMEANS_PLUS_PLUS", "linear": "LINEAR", "density": "DENSITY_BASED", "random": "RANDOM"}
@@ -89,8 +91,10 @@ def pruning_schedule(spec: Prune, total_steps: int):
                                     end_step=end, frequency=frequency)
 
 
-def prune(model, spec: Prune = Prune(), data: Any = None, train: Train = Train(), progress: Progress | None = None) -> OptimizedModel:
-    """Magnitude-prune ``model`` to ``spec.sparsity`` (or 2:4), fine-tune on ``data``, strip the wrappers."""
+def prune(model, spec: Prune = Prune(), data: Any = None, train: Train = Train(), progress: Progress | None = None,
+          teacher=None) -> OptimizedModel:
+    """Magnitude-prune ``model`` to ``spec.sparsity`` (or 2:4), fine-tune on ``data``, strip the wrappers.
+    ``teacher`` (default ``model``) is what distillation learns from."""
     progress = progress or Progress(False)
     data = _need_data(data, "pruning", model)
     sparsity = tfmot().sparsity.keras
@@ -104,12 +108,37 @@ def prune(model, spec: Prune = Prune(), data: Any = None, train: Train = Train()
 
     wrapped = _clone(base, wrap, "prune")
     settings = compile_for_training(wrapped, model, data, train)
-    fit(wrapped, data, train, settings, progress, "prune", callbacks=[sparsity.UpdatePruningStep()])
+    fit(wrapped, data, train, settings, progress, "prune", callbacks=[sparsity.UpdatePruningStep()], teacher=model if teacher is None else teacher)
     with quiet_native():
         stripped = sparsity.strip_pruning(wrapped)
     recipe = Recipe(name="prune", prune=spec, train=train)
     return OptimizedModel(stripped, recipe, layer_reports(stripped, pruned=selection.chosen, notes=selection.skipped),
                           ("prune",), training=(settings,))
+
+
+def prune_channels_and_fine_tune(model, spec: ChannelPrune = ChannelPrune(), data: Any = None, train: Train = Train(),
+                                 progress: Progress | None = None, teacher=None) -> OptimizedModel:
+    """Remove channels from ``model`` (a smaller model, see :func:`prune_channels`), then fine-tune it on ``data``."""
+    from edgekit.optimize.channels import prune_channels
+
+    progress = progress or Progress(False)
+    data = _need_data(data, "channel pruning", model)
+    with progress.task("channel pruning: rebuilding a smaller model"):
+        pruning = prune_channels(model, spec.ratio, spec.criterion, spec.ratios, spec.include, spec.exclude,
+                                 spec.min_channels, spec.round_to, spec.max_macs)
+    smaller = pruning.model
+    settings = compile_for_training(smaller, model, data, train)
+    fit(smaller, data, train, settings, progress, "channel pruning", teacher=model if teacher is None else teacher)
+    notes = dict(pruning.unhandled)
+    pruned = []
+    for group in pruning.groups:
+        for name in group.layers:
+            notes.setdefault(name, f"kept {group.kept} of {group.channels} output channels" + (f" ({group.note})" if group.note else ""))
+            if group.kept < group.channels:
+                pruned.append(name)
+    recipe = Recipe(name="channels", prune=spec, train=train)
+    return OptimizedModel(smaller, recipe, layer_reports(smaller, pruned=pruned, notes=notes), ("channels",),
+                          training=(settings,), notes=pruning.notes(), channels=pruning)
 
 
 # ---- clustering ------------------------------------------------------------------------------------------
@@ -127,7 +156,8 @@ def _cluster_can_wrap(clusters: int):
     return can_wrap
 
 
-def cluster(model, spec: Cluster = Cluster(), data: Any = None, train: Train = Train(), progress: Progress | None = None) -> OptimizedModel:
+def cluster(model, spec: Cluster = Cluster(), data: Any = None, train: Train = Train(), progress: Progress | None = None,
+            teacher=None) -> OptimizedModel:
     """Cluster the weights of ``model`` to ``spec.clusters`` values per tensor, fine-tune, strip the wrappers.
 
     With ``spec.preserve_sparsity`` the zeros of a pruned model stay zero (sparsity-preserving clustering)."""
@@ -146,7 +176,7 @@ def cluster(model, spec: Cluster = Cluster(), data: Any = None, train: Train = T
 
     wrapped = _clone(base, wrap, "cluster")
     settings = compile_for_training(wrapped, model, data, train)
-    fit(wrapped, data, train, settings, progress, "cluster")
+    fit(wrapped, data, train, settings, progress, "cluster", teacher=model if teacher is None else teacher)
     with quiet_native():
         stripped = clustering.strip_clustering(wrapped)
     recipe = Recipe(name="cluster", cluster=spec, train=train)
@@ -206,6 +236,7 @@ def quantize_aware(
     preserve_sparsity: bool = False,
     preserve_clusters: bool = False,
     progress: Progress | None = None,
+    teacher=None,
 ) -> OptimizedModel:
     """Quantization-aware training of ``model``. Layers tfmot supports are annotated one by one; a layer it rejects
     (e.g. a BatchNormalization after an activation) stays in float and is listed in ``float_layers`` with the
@@ -242,7 +273,7 @@ def quantize_aware(
     if quantized is None or len(floats) >= len([l for l in base.layers if l.weights]):
         raise OptimizeError(f"quantization-aware training found no layer of {model.name!r} that tfmot can quantize")
     settings = compile_for_training(quantized, model, data, train)
-    fit(quantized, data, train, settings, progress, "QAT")
+    fit(quantized, data, train, settings, progress, "QAT", teacher=model if teacher is None else teacher)
     kind = {(False, False): "qat", (True, False): "pqat", (False, True): "cqat", (True, True): "pcqat"}[(preserve_sparsity, preserve_clusters)]
     weighted = {l.name for l in base.layers if l.weights}
     flags = {name: name not in floats for name in weighted}

@@ -1,7 +1,8 @@
 """Fine-tuning: the user's data, the model's own compile settings when it has them, edgekit's defaults otherwise.
 
 Learning rate: the recipe's, else a tenth of the model's own optimizer's (fine-tuning a trained model), else 1e-4.
-Training is seeded (``SEED``) so that a recipe reproduces its result.
+Training is seeded (``SEED``) so that a recipe reproduces its result. With ``train.distill`` (or, when it is unset,
+with data that has no labels) the loss is distillation from the original model (:mod:`edgekit.optimize.distill`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from edgekit._log import quiet_native
 from edgekit._tf import tf_keras
 from edgekit.errors import DataError, RecipeError
 from edgekit.optimize.data import TrainData
+from edgekit.optimize.distill import Distillation, distillation_for, distillation_loss, pack_targets
 from edgekit.optimize.progress import Progress
 from edgekit.recipe import Train
 
@@ -34,6 +36,7 @@ class TrainSettings:
     batch_size: int
     steps_per_epoch: int
     source: str  # "recipe", "model" (its compile settings) or "default"
+    distillation: Distillation | None = None  # set when the loss is distillation from the original model
 
 
 def steps_per_epoch(data: TrainData, train: Train) -> int:
@@ -43,6 +46,19 @@ def steps_per_epoch(data: TrainData, train: Train) -> int:
 def compile_for_training(model, original, data: TrainData, train: Train) -> TrainSettings:
     """Compile ``model`` (a wrapped copy) with the recipe's settings, else ``original``'s, else defaults."""
     keras = tf_keras()
+    if not data.labelled and train.distill is False:
+        raise DataError(f"{data.source} has inputs only (no labels): fine-tuning can only learn from the original "
+                        "model's outputs; set train.distill to true or leave it unset (--distill)")
+    if train.distill or not data.labelled:
+        if train.loss is not None:
+            raise RecipeError(f"train.loss {train.loss!r} and distillation exclude each other: distillation brings "
+                              "its own loss; drop train.loss or set train.distill to false")
+        spec = distillation_for(original, data.y_train, train.temperature, train.distill_weight)
+        optimizer, lr = _optimizer(keras, original, train)
+        with quiet_native():
+            model.compile(optimizer=optimizer, loss=distillation_loss(spec))
+        return TrainSettings(spec.describe(), type(optimizer).__name__, lr, train.epochs, train.batch_size,
+                             steps_per_epoch(data, train), "distillation", spec)
     source = "default"
     if train.loss is not None:
         try:
@@ -92,13 +108,18 @@ def _optimizer(keras, original, train: Train):
     return keras.optimizers.Adam(lr), lr
 
 
-def fit(model, data: TrainData, train: Train, settings: TrainSettings, progress: Progress, what: str, callbacks=()) -> None:
+def fit(model, data: TrainData, train: Train, settings: TrainSettings, progress: Progress, what: str, callbacks=(),
+        teacher=None) -> None:
+    """Fine-tune ``model``; a distillation loss learns from ``teacher`` (the original model)."""
     total = settings.epochs * settings.steps_per_epoch
+    targets = data.y_train
+    if settings.distillation is not None:
+        targets = pack_targets(teacher, data.x_train, data.y_train, settings.distillation)
     tf_keras().utils.set_random_seed(SEED)
     with progress.task(f"{what}: fine-tuning {settings.epochs} epoch(s)", total=total) as advance:
         try:
             with quiet_native():
-                model.fit(data.x_train, data.y_train, epochs=settings.epochs, batch_size=settings.batch_size,
+                model.fit(data.x_train, targets, epochs=settings.epochs, batch_size=settings.batch_size,
                           verbose=0, shuffle=True, callbacks=[*callbacks, progress.keras_callback(advance)])
         except (ValueError, TypeError) as exc:
             raise DataError(f"fine-tuning ({what}) failed on {data.source}: {str(exc).strip().splitlines()[-1][:300]}") from None
