@@ -152,6 +152,13 @@ def test_cli_prune_channels_on_inputs_only(tmp_path, digits_model_path, digits_d
     assert result["recipe"]["prune"]["structure"] == "channels" and result["recipe"]["train"]["distill"] is True
     assert result["variants"][1]["params"] == channels["params_after"]
     assert result["variants"][1]["metrics"]["agreement"] >= 0.9
-    from edgekit.keras_model import load_keras_model
+    from edgekit.keras import load_keras_model
 
     assert load_keras_model(out).count_params() == channels["params_after"]
+
+
+def test_recipe_criteria_are_the_channel_criteria_table():
+    from edgekit.optimize.channels import CRITERIA
+    from edgekit.recipe import CHANNEL_CRITERIA
+
+    assert tuple(CRITERIA) == CHANNEL_CRITERIA

@@ -37,7 +37,8 @@ import numpy as np
 
 from edgekit._log import quiet_native
 from edgekit._tf import tf_keras
-from edgekit.optimize.layers import OptimizeError, _first_line, check_wrappable
+from edgekit.errors import OptimizeError
+from edgekit.optimize.layers import _first_line, check_wrappable
 
 # ---- tables ------------------------------------------------------------------------------------------------
 # Layers without weights that keep channel identity: output channel i is a function of input channel i only.
