@@ -162,3 +162,23 @@ def test_recipe_criteria_are_the_channel_criteria_table():
     from edgekit.recipe import CHANNEL_CRITERIA
 
     assert tuple(CRITERIA) == CHANNEL_CRITERIA
+
+
+def test_keras3_model_is_channel_pruned_through_the_bridge_and_written_back_as_keras3(zoo, keras, tmp_path):
+    """The zoo's residual model (Add, DepthwiseConv2D, SeparableConv2D, Concatenate), saved by Keras 3, goes through
+    the bridge (as optimize does), is channel-pruned and comes back as a smaller, equivalent Keras 3 file."""
+    from keras3_zoo import sample_inputs
+
+    from edgekit.keras import inspect_model_file, load_keras3_model
+    from edgekit.keras.bridge import load_as_tf_keras, save_like_source
+
+    source = tmp_path / "residual.keras"
+    zoo["func_residual"].save(source)
+    loaded = load_as_tf_keras(source)
+    pruning = prune_channels(loaded.model, 0.5)
+    path, note = save_like_source(pruning.model, loaded, tmp_path / "small.keras")
+    assert note is None and inspect_model_file(path).keras_major == 3
+    back = load_keras3_model(path)
+    assert back.count_params() == pruning.params_after < zoo["func_residual"].count_params()
+    x = sample_inputs(zoo["func_residual"], count=8)[0]
+    np.testing.assert_allclose(np.asarray(back(x)), pruning.model.predict(x, verbose=0), rtol=1e-4, atol=1e-5)

@@ -319,7 +319,7 @@ def _measure_variant(index, recipe, loaded, train, eval_x, eval_y, reference, vd
     vdir.mkdir(parents=True, exist_ok=True)
     optimized, model, saved = None, loaded.model, None
     if recipe.needs_training:
-        steps(index, recipe.name, "fine-tuning (" + ", ".join(s for s in ("prune" if recipe.prune else "", "cluster" if recipe.cluster else "", "QAT" if recipe.quantize.aware else "") if s) + ")")
+        steps(index, recipe.name, "fine-tuning (" + ", ".join(s for s in (("channel pruning" if recipe.channel_pruning else "prune") if recipe.prune else "", "cluster" if recipe.cluster else "", "QAT" if recipe.quantize.aware else "") if s) + ")")
         from edgekit.keras.bridge import save_like_source
         from edgekit.optimize.apply import apply_recipe
 

@@ -22,12 +22,12 @@ def format_result(result: OptimizeResult) -> str:
             delta = None if m.top1 is None else f"{100 * (m.top1 - original.metrics.top1):+.2f}"
             quality = [_pct(m.top1), delta, _pct(m.top5), _pct(m.f1), _pct(m.agreement)]
         else:
-            quality = [fmt(m.max_abs_error), fmt(m.mean_abs_error), fmt(m.cosine, 6), fmt(m.snr_db)]
+            quality = [fmt(m.max_abs_error), fmt(m.mean_abs_error), fmt(m.cosine, 6), fmt(m.snr_db), _pct(m.agreement)]
         rows.append([v.name, v.format, v.quantize, *quality, human_bytes(v.file_bytes), human_bytes(v.gzip_bytes),
                      f"{original.gzip_bytes / v.gzip_bytes:.1f}x" if v.gzip_bytes else "-", v.params,
                      "-" if w is None else w["nonzero"], "-" if w is None else _pct(w["sparsity"])])
     quality_headers = (["top1 %", "Δ pts", "top5 %", "F1 %", "agree %"] if classification
-                       else ["max err", "mean err", "cosine", "SNR dB"])
+                       else ["max err", "mean err", "cosine", "SNR dB", "agree %"])
     headers = ["variant", "format", "quantize", *quality_headers, "file", "gzip", "smaller", "params", "nonzero w", "sparsity %"]
     lines = [f"recipe {result.recipe.name}: {' -> '.join(result.optimized.steps) or 'post-training only'}; "
              f"measured on {result.evaluated_on}", "", render(headers, rows)]
@@ -37,7 +37,8 @@ def format_result(result: OptimizeResult) -> str:
     layer_rows = []
     for layer in result.optimized.layers:
         s = by_layer.get(layer.name)
-        done = [t for t, on in (("prune", layer.pruned), ("cluster", layer.clustered), ("qat", layer.quantized)) if on]
+        pruned_as = "channels" if result.optimized.channels is not None else "prune"
+        done = [t for t, on in ((pruned_as, layer.pruned), ("cluster", layer.clustered), ("qat", layer.quantized)) if on]
         layer_rows.append([layer.name, layer.type, layer.weights, _pct(layer.sparsity), layer.unique,
                            "-" if s is None else s.dtype, "-" if s is None else _pct(s.sparsity),
                            "-" if s is None else (s.unique_per_channel if s.dtype in ("int8", "int16") else s.unique),
