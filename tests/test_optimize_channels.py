@@ -181,6 +181,30 @@ def test_unhandled_layer_is_left_whole_and_named(keras):
     assert_matches_reference(keras, model, pruning, x)
 
 
+def test_tensors_passed_as_keyword_arguments_are_kept_whole(keras):
+    """``a * b`` on Keras tensors is a TFOpLambda with ``b`` as a keyword argument: both stay whole; a
+    preprocessing layer on the model input keeps nothing that could be pruned and is not reported."""
+    layers = keras.layers
+    inputs = keras.Input((6, 6, 3))
+    x = layers.Rescaling(1 / 255.0, name="scale")(inputs)
+    a = layers.Conv2D(8, 1, name="a")(x)
+    b = layers.Conv2D(8, 1, name="b")(x)
+    h = layers.Conv2D(8, 1, name="c")(a * b)
+    model = keras.Model(inputs, layers.Dense(2, name="out")(layers.GlobalAveragePooling2D()(h)))
+    pruning = prune_channels(model, 0.5)
+    assert list(pruning.unhandled) == ["tf.math.multiply"] and "keyword" in pruning.unhandled["tf.math.multiply"]
+    kept = {g.layers[0]: g.kept for g in pruning.groups}
+    assert kept == {"a": 8, "b": 8, "c": 4, "out": 2}
+    reference = keras.models.clone_model(model)  # the original with the removed channels' reads zeroed
+    reference.set_weights(model.get_weights())
+    kernel, bias = reference.get_layer("out").get_weights()
+    removed = np.setdiff1d(np.arange(8), pruning.kept["c"])
+    kernel[removed] = 0.0
+    reference.get_layer("out").set_weights([kernel, bias])
+    x = np.random.default_rng(5).random((3, 6, 6, 3), dtype=np.float32) * 255
+    np.testing.assert_allclose(pruning.model.predict(x, verbose=0), reference.predict(x, verbose=0), rtol=1e-4, atol=1e-5)
+
+
 def test_sequential_min_channels_round_to_and_per_layer_ratio(keras):
     layers = keras.layers
     model = keras.Sequential([keras.Input((10, 10, 3)), layers.Conv2D(20, 3, name="c1"), layers.Conv2D(30, 3, name="c2"),

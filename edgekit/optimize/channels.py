@@ -186,6 +186,7 @@ class _Node:
     outputs: list[np.ndarray]
     in_shapes: list[tuple]
     out_shapes: list[tuple]
+    why: str | None = None  # why channel pruning leaves this layer whole (None: it follows channels through it)
 
 
 def _shape_list(shape) -> list[tuple]:
@@ -198,6 +199,28 @@ def _config_nodes(model) -> tuple[list[dict], Any]:
     keras = tf_keras()
     view = keras.Model(model.inputs, model.outputs) if isinstance(model, keras.Sequential) else model
     return view.get_config()["layers"], view
+
+
+def _is_reference(item: Any) -> bool:
+    """A config's reference to a tensor: [layer name, node index, tensor index, (kwargs)]."""
+    return (isinstance(item, (list, tuple)) and len(item) >= 3 and isinstance(item[0], str)
+            and isinstance(item[1], int) and isinstance(item[2], int))
+
+
+def _references(call: Any) -> list[tuple[str, int, int]]:
+    """Every tensor a layer call reads, also those passed as keyword arguments (``tf.math.multiply(a, y=b)``)."""
+    found: list[tuple[str, int, int]] = []
+    stack = [call]
+    while stack:
+        item = stack.pop()
+        if _is_reference(item):
+            found.append(tuple(item[:3]))
+            stack.extend(item[3:])
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+    return found
 
 
 def _why_unhandled(layer, kind: str, in_shapes: list[tuple], shared: bool) -> str | None:
@@ -249,13 +272,15 @@ def _trace(model) -> tuple[dict[str, _Node], _Ids, dict[str, str], dict[str, np.
         calls = entry.get("inbound_nodes") or []
         shared = len(calls) > 1
         for node_index, call in enumerate(calls or [[]]):
-            inbound = [tuple(item[:3]) for item in call] if isinstance(call, list) else []
-            if not isinstance(call, list) or any(key not in tensors for key in inbound):
+            referenced = [key for key in _references(call) if key in tensors]
+            items = [call] if _is_reference(call) else call if isinstance(call, list) else []
+            inbound = [tuple(item[:3]) for item in items if _is_reference(item)]
+            why = None
+            if len(inbound) != len(items) or any(key not in tensors for key in inbound):
                 why = "its inputs cannot be read from the model config"
-                inputs: list[np.ndarray] = []
-            else:
-                inputs = [tensors[key] for key in inbound]
-                why = None
+            elif len(referenced) != len(inbound):
+                why = "it takes tensors as keyword arguments"
+            inputs = [tensors[key] for key in (referenced if why else inbound)]
             try:
                 in_shapes = _shape_list(layer.get_input_shape_at(node_index)) if inputs else []
                 out_shapes = _shape_list(layer.get_output_shape_at(node_index))
@@ -271,7 +296,8 @@ def _trace(model) -> tuple[dict[str, _Node], _Ids, dict[str, str], dict[str, np.
                     if outputs is None:
                         why = "it changes the channel axis (only reshapes that keep the last axis are followed)"
                 if why is not None:
-                    unhandled[name] = why
+                    if any(i not in ids.frozen for array in inputs for i in array.tolist()):
+                        unhandled[name] = why  # it keeps channels that could otherwise be pruned: say so
                     for array in inputs:
                         ids.freeze(array, f"read by {kind} {name!r}, which channel pruning leaves whole ({why})")
                     outputs = [ids.fresh(int(s[-1])) if s and s[-1] is not None else ids.fresh(0) for s in out_shapes]
@@ -279,7 +305,7 @@ def _trace(model) -> tuple[dict[str, _Node], _Ids, dict[str, str], dict[str, np.
                         ids.freeze(array, f"made by {kind} {name!r} ({why})")
             for t, array in enumerate(outputs):
                 tensors[(name, node_index, t)] = array
-            nodes[name] = _Node(layer, inputs, outputs, in_shapes, out_shapes)
+            nodes[name] = _Node(layer, inputs, outputs, in_shapes, out_shapes, why)
     for tensor in view.outputs:
         history = tensor._keras_history
         array = tensors[(history.layer.name, history.node_index, history.tensor_index)]
@@ -565,7 +591,7 @@ def _rebuild(model, plan: _Plan, keep: np.ndarray):
     weights: dict[str, list[np.ndarray]] = {}
     for name, node in plan.nodes.items():
         layer, kind = node.layer, type(node.layer).__name__
-        if name in plan.unhandled or not node.inputs:
+        if node.why is not None or not node.inputs:
             continue
         in_mask = keep[plan.roots[node.inputs[0]]]
         out_mask = keep[plan.roots[node.outputs[0]]]
