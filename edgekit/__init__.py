@@ -15,6 +15,7 @@ from edgekit.errors import (
     OptimizeError,
     ParityError,
     RecipeError,
+    TflmError,
     UnsafeModelError,
 )
 
@@ -31,6 +32,7 @@ __all__ = [
     "OptimizeError",
     "ParityError",
     "RecipeError",
+    "TflmError",
     "UnsafeModelError",
     "__version__",
 ]

@@ -124,6 +124,7 @@ def convert(model, to, quantize, calibration, calibration_method, io_dtype, eval
     edgekit convert model.h5 --to onnx --opset 17
     edgekit convert model.h5 --to onnx --quantize int8 --calibration data.npz
     edgekit convert model.h5 --to edgetpu --calibration images/
+    edgekit convert model.h5 --to mcu --calibration data.npz -o kws     # kws.tflite, kws.cc, kws.h
     """
     from pathlib import Path
 
@@ -219,11 +220,14 @@ def _int_list(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option("--energy-unit", type=click.Choice(["J", "mJ", "uJ", "W", "mW", "uW"]), help="Unit of --energy-command's output when it prints a bare number.")
 @click.option("--profile-ops", is_flag=True, help="Time per op type; with two models, explain which ops got slower.")
 @click.option("--compare", "compare_files", is_flag=True, help="Compare two results files: edgekit bench --compare a.json b.json.")
+@click.option("--engine", type=click.Choice(["auto", "tflm"]), default="auto", show_default=True,
+              help="tflm: TensorFlow Lite Micro on this host: arena, flash, host latency, MCU cycle estimates.")
+@click.option("--mcu-profile", "mcu_profiles", metavar="NAMES", help="With --engine tflm: MCU profiles to estimate for, comma-separated (default all).")
 @click.option("-o", "--output", type=click.Path(), help="Also write the results as JSON to this file (for --compare).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable results.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print one CSV row per model and setting.")
 def bench(models, accelerator, threads, batch, runs, min_time, warmup, device_profile, profiles_file, list_profiles,
-          energy_command, energy_unit, profile_ops, compare_files, output, as_json, as_csv):
+          energy_command, energy_unit, profile_ops, compare_files, engine, mcu_profiles, output, as_json, as_csv):
     """Benchmark .tflite/.onnx models on this machine: size, latency, memory, MACs, energy proxies.
 
     Run it on the device itself (needs only edgekit[runtime]). Each model × threads × batch gives one result
@@ -235,9 +239,13 @@ def bench(models, accelerator, threads, batch, runs, min_time, warmup, device_pr
     edgekit bench fp32.tflite dynamic.tflite --profile-ops     # why is one slower?
     edgekit bench --compare before.json after.json
     edgekit bench model.onnx --batch 1,8 --csv > results.csv
+    edgekit bench kws.tflite --engine tflm --mcu-profile nucleo-l4r5zi
     """
     if as_json and as_csv:
         raise click.UsageError("--json and --csv are exclusive: pick one output format")
+    if engine == "tflm":
+        _bench_tflm(models, accelerator, runs, mcu_profiles, output, as_json, as_csv)
+        return
     if list_profiles:
         import dataclasses
 
@@ -288,6 +296,22 @@ def bench(models, accelerator, threads, batch, runs, min_time, warmup, device_pr
         if diff is not None:
             click.echo("")
             click.echo(op_diff_report(diff))
+
+
+def _bench_tflm(models, accelerator, runs, mcu_profiles, output, as_json, as_csv) -> None:
+    if not models:
+        raise click.UsageError("give at least one model: edgekit bench model.tflite --engine tflm")
+    if accelerator != "cpu" or as_csv:
+        raise click.UsageError("--engine tflm runs TFLite Micro on this CPU: drop --accelerator/--csv")
+    from edgekit.device_bench.tflm import bench_report, bench_tflm
+
+    names = [n.strip() for n in mcu_profiles.split(",") if n.strip()] if mcu_profiles else None
+    results = [bench_tflm(m, runs=runs or 50, profiles=names) for m in models]
+    if output:
+        from edgekit._fs import write_text_atomic
+
+        write_text_atomic(output, json.dumps([r.to_dict() for r in results], indent=2, default=json_default))
+    emit_json([r.to_dict() for r in results]) if as_json else click.echo(bench_report(results))
 
 
 @cli.command()

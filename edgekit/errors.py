@@ -41,6 +41,16 @@ class OptimizeError(EdgekitError):
     """A model or layer that a technique cannot be applied to, or a selection that makes no sense."""
 
 
+class TflmError(ModelLoadError):
+    """TensorFlow Lite Micro cannot allocate or run a model; ``ops`` are the (op index, op name) pairs it named and
+    ``log`` what it printed."""
+
+    def __init__(self, message: str, ops: tuple = (), log: str = ""):
+        super().__init__(message)
+        self.ops = tuple(ops)
+        self.log = log
+
+
 class AcceleratorError(EdgekitError):
     """An accelerator, delegate or execution provider that is not available here."""
 

@@ -86,6 +86,12 @@ TARGETS: dict[str, Target] = {
         "edgetpu", ".tflite", "edgekit.convert.targets:edgetpu_converter",
         quantize_modes=("int8",), io_dtypes=("uint8",), calibration_modes=("int8",), runtime="litert",
         tag="_edgetpu_ready", weight_reader="edgekit.optimize.tflite_weights:tflite_weight_stats", description="full-int8 TFLite with uint8 I/O for the Coral Edge TPU compiler"),
+    "mcu": Target(
+        "mcu", ".tflite", "edgekit.convert.targets:mcu_converter",
+        quantize_modes=("int8",), io_dtypes=("int8",), calibration_modes=("int8",), runtime="litert", extra="mcu",
+        tag="_mcu", weight_reader="edgekit.optimize.tflite_weights:tflite_weight_stats",
+        description="full-int8 TFLite (int8 I/O, batch 1) checked in TFLite Micro, with its measured arena, flash "
+                    "bytes and NAME.cc/NAME.h"),
 }
 
 # How ONNX Runtime picks int8 activation ranges (edgekit.convert.onnx_quantize maps each to its CalibrationMethod).

@@ -20,7 +20,7 @@ PARITY_SAMPLES = 256
 @dataclass(frozen=True)
 class Artifact:
     path: str
-    format: str  # "tflite", "onnx" or "edgetpu"
+    format: str  # "tflite", "onnx", "edgetpu" or "mcu"
     quantize: str  # the conversion's quantization mode
     io_dtype: str
     file_bytes: int
@@ -30,6 +30,7 @@ class Artifact:
     parity: parity_mod.Parity
     notes: tuple[str, ...] = ()
     edgetpu: Any = None  # an EdgeTpuReport for the Edge TPU target
+    mcu: Any = None  # a McuReport for the microcontroller target
 
     def to_dict(self) -> dict:
         from dataclasses import asdict

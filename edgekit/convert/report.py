@@ -30,4 +30,29 @@ def artifact_table(artifacts: Sequence[Artifact]) -> str:
                 if not op.on_edgetpu:
                     lines.append(f"    op {op.index} {op.op}: CPU — {op.reason}")
             lines.append(f"  edgetpu_compiler: {a.edgetpu.compiler}")
+        if a.mcu is not None:
+            lines.extend(mcu_lines(a.mcu))
     return "\n".join(lines)
+
+
+def mcu_lines(m) -> list[str]:
+    """The microcontroller report: arena (with TFLM's breakdown), flash, ops, TFLM-vs-LiteRT parity, C source."""
+    arena, p = m.arena, m.tflm_parity
+    lines = [
+        f"  TFLite Micro arena: {arena.bytes} B ({human_bytes(arena.bytes)}); {arena.fails_at_bytes} B is refused "
+        f"(head {arena.head_bytes} B, tail {arena.tail_bytes} B, {arena.tries} tries)",
+    ]
+    lines.extend(f"    {x.what}: {x.used_bytes} B for {x.count}" for x in arena.allocations)
+    lines.append(f"    note: {arena.note}")
+    lines.append(f"  flash: {m.flash_bytes} B ({human_bytes(m.flash_bytes)}); {m.flash_note}")
+    lines.append(f"  ops ({len(m.ops)}): {', '.join(m.ops)}")
+    x = m.tflm_vs_xnnpack
+    lines.append(f"  TFLM vs LiteRT built-in kernels on {p.inputs}: max {p.max_lsb} LSB (allowed 1), "
+                 f"{100 * p.equal_fraction:.2f}% identical; vs LiteRT+XNNPACK: max {x.max_lsb} LSB, "
+                 f"{100 * x.equal_fraction:.2f}% identical (XNNPACK rounds differently; not enforced)")
+    if m.tflm_accuracy is not None:
+        lines.append(f"  top-1 through TFLM: {100 * m.tflm_accuracy:.2f}% (LiteRT {100 * m.litert_accuracy:.2f}%)")
+    if m.host_invoke_ms is not None:
+        lines.append(f"  TFLM invoke on this host: {m.host_invoke_ms:.3f} ms (host, not the MCU)")
+    lines.append(f"  C source: {m.c_source[0]}, {m.c_source[1]}")
+    return lines

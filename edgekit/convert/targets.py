@@ -42,6 +42,12 @@ def edgetpu_converter(model, output, quant: Quantize, calibration=None, eval_dat
     return to_edgetpu(model, output, calibration=calibration, eval_data=eval_data, trust_model=trust_model)
 
 
+def mcu_converter(model, output, quant: Quantize, calibration=None, eval_data=None, trust_model=False) -> Artifact:
+    from edgekit.convert.mcu import to_mcu
+
+    return to_mcu(model, output, calibration=calibration, eval_data=eval_data, trust_model=trust_model)
+
+
 def default_output(model: str | os.PathLike, to: str, quantize: str = "none") -> Path:
     p = Path(model)
     t = target(to)
