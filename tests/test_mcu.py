@@ -176,7 +176,7 @@ def test_unsupported_op_is_named_with_its_keras_layer(tmp_path):
 def test_mcu_target_refuses_other_quantization(digits_model_path, tmp_path):
     result = CliRunner().invoke(cli, ["convert", str(digits_model_path), "--to", "mcu", "--quantize", "float16", "-o", str(tmp_path / "x")])
     assert result.exit_code == 1
-    assert "always full int8 with int8 input/output" in result.output
+    assert "the mcu target takes --quantize int8; got 'float16'" in result.output
     assert list(tmp_path.iterdir()) == []
 
 
