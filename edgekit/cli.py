@@ -327,6 +327,8 @@ def _bench_tflm(models, accelerator, runs, mcu_profiles, output, as_json, as_csv
 @click.option("--max-download", help="Largest gzipped artifact (what an app download or OTA update carries), e.g. 100KB.")
 @click.option("--max-size", hidden=True, help="Removed: ambiguous; use --max-file-size or --max-download.")
 @click.option("--max-latency", help="Slowest median latency on this machine, with its unit: 20ms, 0.5s, 800us.")
+@click.option("--max-ram", help="--target mcu: largest TFLite Micro tensor arena, e.g. 128KB.")
+@click.option("--max-flash", help="--target mcu: most flash the model may take, e.g. 512KB.")
 @click.option("--threads", type=int, default=1, show_default=True, help="Threads for the latency measurements.")
 @click.option("-o", "--outdir", type=click.Path(), default="edgekit-out", show_default=True)
 @click.option("--force", is_flag=True, help="Redo variants finished in an earlier run with the same OUTDIR.")
@@ -334,7 +336,8 @@ def _bench_tflm(models, accelerator, runs, mcu_profiles, output, as_json, as_csv
 @click.option("--trust-code", is_flag=True, help="Allow --data module:function (runs your code).")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json to stdout; no progress output.")
 def optimize(model, data, val_split, recipe_file, list_recipes, target, device_profile, max_accuracy_drop,
-             max_file_size, max_download, max_size, max_latency, threads, outdir, force, trust_model, trust_code, as_json):
+             max_file_size, max_download, max_size, max_latency, max_ram, max_flash, threads, outdir, force, trust_model,
+             trust_code, as_json):
     """Try optimization variants of MODEL, measure each shipped artifact, rank them and recommend one.
 
     Writes OUTDIR/results.json, OUTDIR/report.html, OUTDIR/best.* and every artifact under OUTDIR/variants/.
@@ -345,6 +348,7 @@ def optimize(model, data, val_split, recipe_file, list_recipes, target, device_p
     edgekit optimize model.h5 --data data.npz
     edgekit optimize model.h5 --data data.npz --max-download 100KB --max-latency 5ms --device-profile rpi4
     edgekit optimize model.h5 --data images/ --target edgetpu --recipe edgetpu -o out/
+    edgekit optimize kws.h5 --data kws.npz --target mcu --max-ram 128KB --max-flash 512KB
     edgekit optimize --list-recipes
     """
     from pathlib import Path
@@ -361,6 +365,8 @@ def optimize(model, data, val_split, recipe_file, list_recipes, target, device_p
     if max_size is not None:
         raise click.UsageError("--max-size is ambiguous and was removed: use --max-file-size (the file, flash/disk) "
                                "or --max-download (gzip, what ships)")
+    if (max_ram or max_flash) and target != "mcu":
+        raise click.UsageError("--max-ram/--max-flash apply to --target mcu (TFLite Micro measures the arena)")
     from edgekit.optimize.pipeline import Settings
     from edgekit.optimize.pipeline import optimize as run_optimize
     from edgekit.optimize.pipeline_report import text_summary
@@ -370,7 +376,7 @@ def optimize(model, data, val_split, recipe_file, list_recipes, target, device_p
     settings = Settings(
         target=target, device_profile=device_profile, threads=threads, force=force,
         constraints=Constraints(max_accuracy_drop, parse_size(max_file_size), parse_size(max_download),
-                                parse_latency(max_latency)),
+                                parse_latency(max_latency), parse_size(max_ram), parse_size(max_flash)),
     )
     recipes = None
     if recipe_file:

@@ -115,6 +115,7 @@ ACCELERATORS: dict[str, Accelerator] = {
     "cpu": Accelerator("cpu", "default"),
     "gpu": Accelerator("gpu", "default"),
     "edgetpu": Accelerator("edgetpu", "edgetpu", format="edgetpu"),
+    "mcu": Accelerator("mcu", "mcu", format="mcu"),  # latency on this CPU; arena and flash measured in TFLite Micro
 }
 
 

@@ -218,3 +218,43 @@ def test_bench_engine_tflm_bad_input(tmp_path, digits_mcu):
     junk.write_bytes(b"\x00" * 64)
     result = CliRunner().invoke(cli, ["bench", str(junk), "--engine", "tflm"])
     assert result.exit_code == 1 and "TFL3" in result.output and "Traceback" not in result.output
+
+
+def test_ranking_by_what_fits_an_mcu():
+    from edgekit.optimize.ranking import Candidate, Constraints, rank
+
+    def cand(name, flash, arena):
+        return Candidate(name, 0.98, 1.0, flash, flash // 2, 1.0, arena_bytes=arena, flash_bytes=flash)
+
+    found = [cand("a/mcu", 600_000, 40_000), cand("b/mcu", 300_000, 200_000), cand("c/mcu", 400_000, 100_000)]
+    ranking = rank(found, 0.98, Constraints(max_ram=128 * 1024, max_flash=512 * 1024))
+    misses = {v.name: v.misses for v in ranking.verdicts}
+    assert misses["a/mcu"] == ("flash 600,000 B > 524,288 B (by 75,712 B)",)
+    assert misses["b/mcu"] == ("arena 200,000 B > 131,072 B (by 68,928 B)",)
+    assert ranking.recommended == "c/mcu" and ranking.reason.startswith("smallest in flash + arena (400,000 B + 100,000 B)")
+    plain = Candidate("fp32/tflite", 0.98, 1.0, 1000, 900, 1.0)
+    (verdict,) = rank([plain], 0.98, Constraints(max_ram=1024)).verdicts
+    assert verdict.misses == ("arena not measured (TFLite Micro measures it for the mcu target)",)
+
+
+def test_max_ram_needs_the_mcu_target(digits_model_path, tmp_path):
+    result = CliRunner().invoke(cli, ["optimize", str(digits_model_path), "--max-ram", "128KB", "-o", str(tmp_path)])
+    assert result.exit_code == 2 and "--max-ram/--max-flash apply to --target mcu" in result.output
+
+
+@pytest.mark.slow
+def test_optimize_target_mcu_ranks_by_arena_and_flash(digits_model_path, digits_data_path, tmp_path):
+    recipe = tmp_path / "int8.yaml"
+    recipe.write_text("variants:\n  - name: int8\n    quantize: {mode: int8, io_dtype: int8}\n    formats: [mcu]\n")
+    result = CliRunner().invoke(cli, ["optimize", str(digits_model_path), "--data", str(digits_data_path), "--target", "mcu",
+                                      "--recipe", str(recipe), "--max-ram", "8KB", "--max-flash", "512KB",
+                                      "-o", str(tmp_path / "out"), "--json"])
+    assert result.exit_code == 4, result.output  # ran; no variant meets the constraints
+    results = json.loads(result.output)
+    (art,) = results["variants"][0]["artifacts"]
+    arena = art["mcu"]["arena"]["bytes"]
+    assert art["format"] == "mcu" and arena > 8000 and art["mcu"]["flash_bytes"] == art["file_bytes"]
+    assert (tmp_path / "out" / "variants" / "int8" / "int8.cc").is_file()
+    (verdict,) = results["ranking"]["verdicts"]
+    assert verdict["misses"] == [f"arena {arena:,} B > 8,000 B (by {arena - 8000:,} B)"]  # 1 KB = 1000 B
+    assert results["ranking"]["recommended"] is None and "latency: LiteRT on this machine's CPU" in art["latency_note"]

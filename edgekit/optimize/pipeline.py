@@ -355,11 +355,16 @@ def _measure_artifact(artifact, eval_x, eval_y, reference, settings: Settings) -
     metrics = measure_artifact(artifact.path, eval_x, eval_y, reference)
     options = dict(threads=settings.threads, min_time=settings.bench_seconds, device_profile=settings.device_profile)
     note = None
-    try:
-        measured = bench(artifact.path, accelerator=settings.target, **options)
-    except AcceleratorError as exc:  # no such accelerator on this machine: measure on its CPU, and say so
+    if artifact.mcu is not None:  # an MCU runs TFLite Micro: its arena and flash are in the artifact's mcu report
         measured = bench(artifact.path, accelerator="cpu", **options)
-        note = f"latency measured on this machine's CPU, not the {settings.target} target: {exc}"
+        note = ("latency: LiteRT on this machine's CPU, not an MCU; arena and flash are measured in TFLite Micro "
+                "(edgekit bench --engine tflm adds host TFLM latency and MCU cycle estimates)")
+    else:
+        try:
+            measured = bench(artifact.path, accelerator=settings.target, **options)
+        except AcceleratorError as exc:  # no such accelerator on this machine: measure on its CPU, and say so
+            measured = bench(artifact.path, accelerator="cpu", **options)
+            note = f"latency measured on this machine's CPU, not the {settings.target} target: {exc}"
     record = artifact.to_dict()
     record.update(_bench_figures(measured))
     record["metrics"] = metrics.to_dict()
@@ -428,6 +433,8 @@ def candidates(results: dict) -> list[Candidate]:
                 latency_ms=(a.get("latency_ms") or {}).get("p50"),
                 latency_verdict=(a.get("latency_ms") or {}).get("verdict"),
                 snr_db=m.get("snr_db"),
+                arena_bytes=((a.get("mcu") or {}).get("arena") or {}).get("bytes"),
+                flash_bytes=(a.get("mcu") or {}).get("flash_bytes"),
             ))
     return out
 

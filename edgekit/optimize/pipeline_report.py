@@ -54,6 +54,7 @@ def rows(results: dict) -> list[dict]:
                 "energy_method": None if energy is None else energy.get("method"),
                 "energy_source": None if energy is None else energy.get("source"),
                 "bytes_by_dtype": art.get("bytes_by_dtype") or {},
+                "arena_bytes": ((art.get("mcu") or {}).get("arena") or {}).get("bytes"),
                 "verdict": verdicts.get(name, {}),
             })
     return out
@@ -219,8 +220,13 @@ def text_summary(results: dict) -> str:
              _ms(r["latency_iqr_ms"]), r["latency_vs"], fmt(r["energy_uj"], 4),
              "yes" if r["verdict"].get("meets") else "no", "yes" if r["verdict"].get("pareto") else "",
              "; ".join(r["verdict"].get("misses", []))] for r in data]
-    lines = [table(["variant/format", "top-1", "Δ pt", "agree", "SNR", "file", "gzip", "p50 ms", "IQR ms",
-                    "latency vs baseline [95% CI]", "µJ/inf", "meets", "pareto", "misses"], body)]
+    head = ["variant/format", "top-1", "Δ pt", "agree", "SNR", "file", "gzip", "p50 ms", "IQR ms",
+            "latency vs baseline [95% CI]", "µJ/inf", "meets", "pareto", "misses"]
+    if any(r["arena_bytes"] is not None for r in data):  # the mcu target: the TFLite Micro arena beside the file
+        head.insert(6, "arena")
+        for row, r in zip(body, data):
+            row.insert(6, "-" if r["arena_bytes"] is None else human_bytes(r["arena_bytes"]))
+    lines = [table(head, body)]
     if any(r["energy_method"] for r in data):
         lines.append(f"µJ/inf = {_energy_header(data)} (results.json holds every method and its source)")
     lines.extend(f"note: {n}" for n in measurement_notes(results))

@@ -47,9 +47,11 @@ class Constraints:
     max_file_bytes: int | None = None  # the artifact file: what it takes in flash or on disk
     max_download_bytes: int | None = None  # the gzipped artifact: what an app download or OTA update carries
     max_latency_ms: float | None = None  # median latency measured on this machine
+    max_ram: int | None = None  # bytes of TFLite Micro tensor arena (measured for the mcu target)
+    max_flash: int | None = None  # bytes of flash the model takes (measured for the mcu target)
 
     def __post_init__(self):
-        for name in ("max_accuracy_drop", "max_file_bytes", "max_download_bytes", "max_latency_ms"):
+        for name in ("max_accuracy_drop", "max_file_bytes", "max_download_bytes", "max_latency_ms", "max_ram", "max_flash"):
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise EdgekitError(f"{name.replace('_', '-')} must not be negative; got {value}")
@@ -67,6 +69,8 @@ class Candidate:
     latency_ms: float | None  # median
     latency_verdict: str | None = None  # against the baseline, measured interleaved: faster, tie, slower, baseline
     snr_db: float | None = None  # fidelity to the original's outputs (any model)
+    arena_bytes: int | None = None  # TFLite Micro tensor arena (mcu artifacts)
+    flash_bytes: int | None = None  # model bytes in flash (mcu artifacts)
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,13 @@ def _misses(c: Candidate, original_accuracy: float | None, limits: Constraints) 
             out.append("latency not measured")
         elif c.latency_ms > limits.max_latency_ms:
             out.append(f"latency {c.latency_ms:.3f} ms > {limits.max_latency_ms:g} ms (by {c.latency_ms - limits.max_latency_ms:.3f} ms)")
+    for limit, value, what in ((limits.max_ram, c.arena_bytes, "arena"), (limits.max_flash, c.flash_bytes, "flash")):
+        if limit is None:
+            continue
+        if value is None:
+            out.append(f"{what} not measured (TFLite Micro measures it for the mcu target)")
+        elif value > limit:
+            out.append(f"{what} {value:,} B > {limit:,} B (by {value - limit:,} B)")
     return out
 
 
@@ -152,6 +163,11 @@ def pareto_front(candidates: Sequence[Candidate]) -> set[str]:
     return front
 
 
+def _shipped(c: Candidate) -> int:
+    """The size a recommendation minimises: flash + arena on a microcontroller, else the gzip download."""
+    return c.flash_bytes + (c.arena_bytes or 0) if c.flash_bytes is not None else c.gzip_bytes
+
+
 def rank(candidates: Sequence[Candidate], original_accuracy: float | None, limits: Constraints, baseline: str | None = None) -> Ranking:
     """The recommendation: among the candidates that meet every constraint, the smallest gzip size (what ships),
     then the fastest (by the interleaved verdict, so noise cannot decide), then the most faithful.
@@ -175,8 +191,12 @@ def rank(candidates: Sequence[Candidate], original_accuracy: float | None, limit
             tuple(verdicts), None,
             f"no variant meets every constraint; closest: {closest[0].name} ({'; '.join(closest[1].misses)})", basis, NONE_MEETS,
         )
-    best = min(feasible, key=lambda c: (c.gzip_bytes, _speed(c, candidates), tuple(-q for q in _quality(c))))
-    parts = [f"smallest to ship ({best.gzip_bytes:,} B gzip) of the {len(feasible)} variant(s) meeting every constraint"]
+    best = min(feasible, key=lambda c: (_shipped(c), _speed(c, candidates), tuple(-q for q in _quality(c))))
+    if best.flash_bytes is not None:
+        parts = [f"smallest in flash + arena ({best.flash_bytes:,} B + {best.arena_bytes:,} B) of the {len(feasible)} "
+                 "variant(s) meeting every constraint"]
+    else:
+        parts = [f"smallest to ship ({best.gzip_bytes:,} B gzip) of the {len(feasible)} variant(s) meeting every constraint"]
     base = next((c for c in candidates if c.name == baseline), None)
     if base is not None and base is not best:
         parts.append(f"{base.gzip_bytes / best.gzip_bytes:.1f}× smaller than {base.name}")
