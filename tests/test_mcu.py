@@ -258,3 +258,26 @@ def test_optimize_target_mcu_ranks_by_arena_and_flash(digits_model_path, digits_
     (verdict,) = results["ranking"]["verdicts"]
     assert verdict["misses"] == [f"arena {arena:,} B > 8,000 B (by {arena - 8000:,} B)"]  # 1 KB = 1000 B
     assert results["ranking"]["recommended"] is None and "latency: LiteRT on this machine's CPU" in art["latency_note"]
+
+
+def test_tflm_abort_is_reported_not_fatal(tmp_path):
+    """TFLM aborts the process (TFLITE_CHECK in softmax's prepare) on a degenerate activation range; edgekit runs it
+    in a child process, so the caller gets a ConversionError and nothing is written."""
+    from edgekit._tf import tf_keras
+    from edgekit.convert import convert
+    from edgekit.errors import ConversionError
+
+    k = tf_keras()
+    model = k.Sequential([k.Input((8,)), k.layers.Dense(4, kernel_initializer="zeros", name="flat"), k.layers.Softmax(name="probs")])
+    calibration = np.random.default_rng(0).random((20, 8), dtype=np.float32)
+    with pytest.raises(ConversionError, match=r"TFLite Micro aborted \(SIGABRT\) preparing deg.tflite"):
+        convert(model, to="mcu", output=tmp_path / "deg", calibration=calibration)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_mcu_preset_is_full_int8_with_int8_io():
+    from edgekit.recipe import preset
+
+    recipes = preset("mcu")
+    assert [r.name for r in recipes] == ["int8", "pruned-int8", "clustered-int8", "qat-int8"]
+    assert all(r.formats == ("mcu",) and r.quantize.mode == "int8" and r.quantize.io_dtype == "int8" for r in recipes)

@@ -37,7 +37,7 @@ def test_recipe_round_trips_through_yaml():
         ({"name": "x", "colour": "red"}, "unknown recipe key(s) colour"),
         ({"name": "x", "prune": {"sparsity": 0.5, "speed": 2}}, "unknown prune key(s) speed"),
         ({"name": "bad name!"}, "recipe name must be"),
-        ({"name": "x", "formats": ["tflite", "coreml"]}, "formats must be one of tflite, onnx, edgetpu; got 'coreml'"),
+        ({"name": "x", "formats": ["tflite", "coreml"]}, "formats must be one of tflite, onnx, edgetpu, mcu; got 'coreml'"),
         ({"name": "x", "formats": ["edgetpu"]}, "edgetpu format needs quantize.mode int8"),
     ],
 )

@@ -1,5 +1,6 @@
 """The TFLite Micro side of ``tflm.py``, run as a child process (``python _tflm_child.py``) so that a model that
-crashes TFLM's kernels cannot take the caller down. Imports only numpy and the tflite-micro wheel.
+crashes TFLM's kernels cannot take the caller down; each arena trial runs in a fork of it, since TFLM aborts on
+some arenas that are too small. Imports only numpy and the tflite-micro wheel.
 
 Reads one JSON request on stdin, writes one JSON reply on stdout:
   request: {"model": path, "inputs": count, "outputs": count, "feed": .npz path or null, "out": .npz path or null,
@@ -41,18 +42,30 @@ def _zeros(interpreter, count):
 
 
 def _try(runtime, data, size, count):
-    """(works, what TFLM printed): allocate with an arena of ``size`` bytes and invoke once on zeros."""
-    with _Stderr() as err:
-        try:
-            interpreter = runtime.Interpreter.from_bytes(data, arena_size=size)
-            for i, x in enumerate(_zeros(interpreter, count)):
-                interpreter.set_input(x, i)
-            interpreter.invoke()
-            ok = True
-        except (RuntimeError, ValueError) as exc:
-            print(f"{type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
-            ok = False
-    return ok, err.text
+    """(works, what TFLM printed): allocate with an arena of ``size`` bytes and invoke once on zeros, in a forked
+    process, because TFLM aborts the process (instead of returning an error) on some arenas that are too small."""
+    with tempfile.TemporaryFile() as log:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the trial
+            os.dup2(log.fileno(), 2)
+            try:
+                interpreter = runtime.Interpreter.from_bytes(data, arena_size=size)
+                for i, x in enumerate(_zeros(interpreter, count)):
+                    interpreter.set_input(x, i)
+                interpreter.invoke()
+                code = 0
+            except (RuntimeError, ValueError) as exc:
+                os.write(2, f"{type(exc).__name__}: {exc}\n".encode())
+                code = 1
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        log.seek(0)
+        text = log.read().decode("utf-8", "replace")
+    if os.WIFSIGNALED(status):
+        text += f"\nTFLM aborted (signal {os.WTERMSIG(status)}) with a {size}-byte arena\n"
+    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, text
 
 
 def main():

@@ -171,6 +171,11 @@ def _incompatible(path: Path, log: str, max_arena: int) -> TflmError:
     if ops:
         what = ", ".join(f"op {i} {op}" if i is not None else op for i, op in ops)
         return TflmError(f"TFLite Micro cannot run {path.name}: {what} failed ({said})", ops, log)
+    if "TFLM aborted" in log:
+        return TflmError(f"TFLite Micro aborted (SIGABRT) preparing {path.name} with every arena up to "
+                         f"{max_arena // 1024} KB, without naming an op: a kernel's check failed on this model's "
+                         "quantization parameters (seen with degenerate activation ranges, e.g. an untrained model "
+                         "calibrated on random data)", ops, log)
     return TflmError(f"TFLite Micro could not allocate {path.name} even with a {max_arena // 1024} KB arena: {said}",
                      ops, log)
 
