@@ -281,3 +281,14 @@ def test_mcu_preset_is_full_int8_with_int8_io():
     recipes = preset("mcu")
     assert [r.name for r in recipes] == ["int8", "pruned-int8", "clustered-int8", "qat-int8"]
     assert all(r.formats == ("mcu",) and r.quantize.mode == "int8" and r.quantize.io_dtype == "int8" for r in recipes)
+
+
+def test_bench_engine_tflm_never_imports_tensorflow(digits_mcu):
+    folder, _ = digits_mcu
+    code = ("import sys\nfrom edgekit.device_bench.tflm import bench_tflm\n"
+            f"r = bench_tflm({str(folder / 'digits.tflite')!r}, runs=2)\n"
+            "heavy = [m for m in ('tensorflow', 'tf_keras', 'tensorflow_model_optimization', 'keras') if m in sys.modules]\n"
+            "assert not heavy, heavy\nprint('ok', r.arena.bytes)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["ok", str(digits_mcu[1]["mcu"]["arena"]["bytes"])]
