@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.edgekit-installed
 
-.PHONY: demo test install browser clean
+.PHONY: demo test install browser compiler clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,14 @@ browser:
 	    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
 	  echo "chromium could not be installed: the report rendering test will be skipped"
 
-test: $(STAMP) browser
+# The mcu tests compile the generated NAME.cc/NAME.h with the system C/C++ compiler; install g++ when missing.
+compiler:
+	@command -v c++ >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ >/dev/null; } || \
+	  echo "no C++ compiler could be installed: the C source compile tests will be skipped"
+
+test: $(STAMP) browser compiler
 	$(PY) -m pytest -q
 
 clean:
