@@ -292,3 +292,18 @@ def test_bench_engine_tflm_never_imports_tensorflow(digits_mcu):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["ok", str(digits_mcu[1]["mcu"]["arena"]["bytes"])]
+
+
+def test_two_input_model_feeds_tflm_by_input_name(tmp_path):
+    """Inputs reach TFLM and LiteRT in the .tflite's own order (matched by name), whatever order Keras lists them."""
+    from edgekit._tf import tf_keras
+    from edgekit.convert import convert
+
+    k = tf_keras()
+    k.utils.set_random_seed(0)
+    zeta, alpha = k.Input((4,), name="zeta"), k.Input((6,), name="alpha")
+    x = k.layers.Concatenate()([k.layers.Dense(3)(zeta), k.layers.Dense(5)(alpha)])
+    model = k.Model([zeta, alpha], k.layers.Dense(2, activation="softmax")(x))
+    artifact = convert(model, to="mcu", output=tmp_path / "two", calibration="random")
+    assert artifact.mcu.tflm_parity.samples == 64 and artifact.mcu.tflm_parity.max_lsb <= 1
+    assert set(artifact.mcu.ops) == {"AddFullyConnected", "AddConcatenation", "AddSoftmax"}

@@ -88,7 +88,7 @@ def to_mcu(
         if missing:
             raise ConversionError(_unsupported(source, missing, "not in TFLite Micro's op resolver"))
         arrays, label = _parity_arrays(source, calibration, eval_data)
-        feed = _quantized(staged, arrays)
+        feed = _quantized(staged, arrays, [name for name, _ in source.input_specs])
         try:
             run = tflm.run_tflm(staged, feed=feed, runs=5)
         except TflmError as exc:
@@ -159,10 +159,20 @@ def _litert(path: Path, delegates: bool):
     return interpreter
 
 
-def _quantized(path: Path, arrays: list[np.ndarray]) -> list[np.ndarray]:
-    """The float inputs quantized with the model's input scale and zero point (inputs in subgraph order)."""
+def _subgraph_order(details: list[dict], arrays: list[np.ndarray], names: list[str]) -> list[np.ndarray]:
+    """``arrays`` (in the Keras model's input order) in the .tflite's input order, matched by name where every
+    input's name matches exactly one (the converter may order a signature's inputs by name), else as given."""
+    tflite_names = [d["name"].removeprefix("serving_default_").split(":")[0] for d in details]
+    if len(arrays) == 1 or sorted(tflite_names) != sorted(names):
+        return arrays
+    return [arrays[names.index(n)] for n in tflite_names]
+
+
+def _quantized(path: Path, arrays: list[np.ndarray], names: list[str]) -> list[np.ndarray]:
+    """The float inputs quantized with the model's input scale and zero point, in the .tflite's input order."""
+    details = _litert(path, delegates=False).get_input_details()
     out = []
-    for x, d in zip(arrays, _litert(path, delegates=False).get_input_details()):
+    for x, d in zip(_subgraph_order(details, arrays, names), details):
         scale, zero = d["quantization"]
         info = np.iinfo(d["dtype"])
         out.append(np.clip(np.rint(x / np.float32(scale)) + zero, info.min, info.max).astype(d["dtype"]))
