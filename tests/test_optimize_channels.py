@@ -88,7 +88,7 @@ def masked_reference(model, pruning, x):
         name = entry["name"]
         layer = model.get_layer(name)
         if entry["class_name"] == "InputLayer":
-            out = x
+            out = x[model.input_names.index(name)] if isinstance(x, list) else x
         else:
             args = [values[item[0]] for item in entry["inbound_nodes"][0]]
             out = layer(args if len(args) > 1 else args[0]).numpy()
@@ -160,6 +160,35 @@ def test_depthwise_separable_concatenate_model_matches_reference(keras):
     assert pruning.unhandled == {}
     x = np.random.default_rng(3).random((4, 16, 16, 3), dtype=np.float32)
     assert_matches_reference(keras, model, pruning, x)
+
+
+def test_squeeze_excitation_transpose_and_1d_layers_match_reference(keras):
+    """A squeeze-and-excitation block (GAP → Dense → Dense(sigmoid) → Reshape(1, 1, C) → Multiply) couples the
+    excitation Dense to the feature map it scales; PReLU, UpSampling2D, Conv2DTranspose; and a Conv1D branch."""
+    layers = keras.layers
+    image = keras.Input((8, 8, 3), name="image")
+    x = layers.PReLU(shared_axes=[1, 2], name="prelu")(layers.Conv2D(16, 3, padding="same", name="c1")(image))
+    s = layers.GlobalAveragePooling2D(name="squeeze")(x)
+    s = layers.Dense(8, activation="relu", name="se_reduce")(s)
+    s = layers.Dense(16, activation="sigmoid", name="se_expand")(s)
+    x = layers.Multiply(name="excite")([x, layers.Reshape((1, 1, 16), name="se_shape")(s)])
+    x = layers.UpSampling2D(name="up")(x)
+    x = layers.Conv2DTranspose(12, 3, strides=2, padding="same", name="deconv")(x)
+    a = layers.GlobalMaxPooling2D(name="gmp")(x)
+    seq = keras.Input((10, 4), name="sequence")
+    t = layers.Conv1D(10, 3, activation="relu", name="t1")(seq)
+    t = layers.Conv1D(6, 3, name="t2")(t)
+    t = layers.GlobalAveragePooling1D(name="gap1d")(t)
+    out = layers.Dense(3, name="out")(layers.Concatenate(name="cat")([a, t]))
+    model = _randomize(keras.Model([image, seq], out))
+    pruning = prune_channels(model, 0.5)
+    groups = {g.layers: g.kept for g in pruning.groups}
+    assert groups[("c1", "se_expand")] == 8 and groups[("deconv",)] == 6 and groups[("t1",)] == 5
+    assert pruning.unhandled == {}
+    rng = np.random.default_rng(6)
+    x_in = [rng.random((3, 8, 8, 3), dtype=np.float32), rng.random((3, 10, 4), dtype=np.float32)]
+    reference = masked_reference(model, pruning, x_in)
+    np.testing.assert_allclose(pruning.model.predict(x_in, verbose=0), reference["out"], rtol=1e-4, atol=1e-5)
 
 
 def test_unhandled_layer_is_left_whole_and_named(keras):
