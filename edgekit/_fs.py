@@ -139,18 +139,26 @@ def sweep_stale_temps(folder: str | os.PathLike, depth: int = 0) -> list[Path]:
     return removed
 
 
+_terminated = False  # set by the SIGTERM handler below, never reset: the process is on its way out
+
+
+def terminated() -> bool:
+    """Whether SIGTERM arrived: code that caught the interruption (TensorFlow does, and fails otherwise) still
+    ends the run as terminated."""
+    return _terminated
+
+
 @contextlib.contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
     """Inside the block, SIGTERM raises :class:`~edgekit.errors.Terminated` (a KeyboardInterrupt), so every
     ``finally`` and context manager runs and no temporary survives ``kill``. A second SIGTERM while cleaning up is
     ignored; SIGKILL still ends the process at once (the next run sweeps what it left)."""
     previous: Callable | int | None = signal.getsignal(signal.SIGTERM)
-    fired = False
 
     def handler(signum, frame):
-        nonlocal fired
-        if not fired:
-            fired = True
+        global _terminated
+        if not _terminated:
+            _terminated = True
             raise Terminated()
 
     signal.signal(signal.SIGTERM, handler)

@@ -26,14 +26,21 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
-        except EdgekitError as exc:
-            _fail(str(exc))
         except Terminated:
-            _fail("terminated (SIGTERM); nothing half-written and no temporary file was left", code=143)
+            _fail(_TERMINATED, code=143)
         except KeyboardInterrupt:
             _fail("interrupted; nothing half-written was left at the output path", code=130)
-        except Exception as exc:  # an unexpected failure: still one line unless -v
-            _fail(f"{type(exc).__name__}: {exc}".splitlines()[0] + " (run with -v for the traceback)")
+        except Exception as exc:
+            from edgekit._fs import terminated
+
+            if terminated():  # SIGTERM arrived in code that caught it and then failed otherwise (TensorFlow does)
+                _fail(_TERMINATED, code=143)
+            if isinstance(exc, EdgekitError):
+                _fail(str(exc))
+            _fail(f"{type(exc).__name__}: {exc}".splitlines()[0] + " (run with -v for the traceback)")  # unexpected
+
+
+_TERMINATED = "terminated (SIGTERM); nothing half-written and no temporary file was left"
 
 
 def _fail(message: str, code: int = 1) -> None:

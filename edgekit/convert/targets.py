@@ -90,13 +90,13 @@ def convert(
         if not isinstance(model, (str, os.PathLike)):
             raise EdgekitError("give an output path for an in-memory model")
         output = default_output(model, to, quant.mode)
-    # Before any TensorFlow work: the model file and the data files are inspected (a hostile one is refused in a
-    # second), and what a killed earlier run left beside the output is swept.
+    # Before any TensorFlow work: what a killed earlier run left beside the output is swept, and the model file and
+    # the data files are inspected (a hostile one is refused in a second).
+    sweep_stale_temps(Path(output).parent)
     if isinstance(model, (str, os.PathLike)):
         check_model_file(model, trust_model)
     for data in (calibration, eval_data):
         check_data_source(data)
-    sweep_stale_temps(Path(output).parent)
     options = {"opset": opset, "dynamic_batch": dynamic_batch, "calibration_method": calibration_method}
     return _run(t, model, output, quant, calibration, eval_data, trust_model, options)
 
