@@ -137,6 +137,8 @@ def corpus(marker: Path) -> list[Case]:
         Case("onnx external data: bench", lambda d: ["bench", _external(d, "../secret.bin", data=None), "--runs", "1"]),
         Case("keras zip bomb: convert", lambda d: ["convert", hostile.keras_zip_bomb(d / "b.keras"), "-o", d / "o.tflite"]),
         Case("keras zip bomb: optimize", lambda d: ["optimize", hostile.keras_zip_bomb(d / "b.keras"), "-o", d / "out"]),
+        Case("h5 declaring 1 GB of weights: convert", lambda d: ["convert", hostile.h5_bomb(d / "b.h5"), "-o", d / "o.tflite"]),
+        Case("h5 declaring 1 GB of weights: optimize", lambda d: ["optimize", hostile.h5_bomb(d / "b.h5"), "-o", d / "out"]),
         Case("model FIFO: convert", lambda d: ["convert", _fifo(d / "m.h5"), "-o", d / "o.tflite"]),
         Case("model symlink loop: convert", lambda d: ["convert", _loop(d / "m.h5"), "-o", d / "o.tflite"]),
         Case("text SavedModel: convert", lambda d: ["convert", _pbtxt(d), "-o", d / "o.tflite"]),

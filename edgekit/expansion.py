@@ -67,3 +67,33 @@ def check_npy_header(fh: IO[bytes], available: int, label: str, error: type[Exce
     if needed > limit:
         raise error(f"{label} holds a {human_bytes(needed)} array, past the {human_bytes(limit)} limit; {_RAISE}")
     return tuple(shape), dtype
+
+
+def check_h5(h5file, label: str, error: type[Exception]) -> None:
+    """Refuse an open HDF5 file (h5py) whose datasets declare more than the limits: a 1 KB file can declare a
+    gigabyte dataset of unwritten (fill-value) or gzip-compressed chunks, and reading the weights allocates it."""
+    limit = _limits.current()
+    total = 0
+    worst: tuple[float, str, int, int] | None = None
+
+    def visit(name, obj):
+        nonlocal total, worst
+        if not hasattr(obj, "id") or not hasattr(obj, "nbytes") or not hasattr(obj.id, "get_storage_size"):
+            return  # a group
+        nbytes = int(obj.nbytes)
+        total += nbytes
+        if nbytes > limit.ratio_floor:
+            stored = int(obj.id.get_storage_size())
+            ratio = nbytes / max(stored, 1)
+            if ratio > limit.max_ratio and (worst is None or ratio > worst[0]):
+                worst = (ratio, name, stored, nbytes)
+
+    h5file.visititems(visit)
+    if worst is not None:
+        ratio, name, stored, nbytes = worst
+        raise error(f"{label}: dataset {name!r} expands {ratio:.0f}-fold ({human_bytes(stored)} stored, "
+                    f"{human_bytes(nbytes)} declared), past the {limit.max_ratio:g}-fold limit (an expansion bomb?); "
+                    "raise it with edgekit --max-ratio N if you trust the file")
+    if total > limit.max_expand:
+        raise error(f"{label}: its datasets declare {human_bytes(total)}, past the {human_bytes(limit.max_expand)} "
+                    f"limit; {_RAISE}")

@@ -316,3 +316,16 @@ def keras_zip_bomb(path: Path, expand_mb: int = 1024) -> Path:
     return write_zip(path, [("config.json", _SMALL_KERAS_CONFIG, zlib.crc32(_SMALL_KERAS_CONFIG), len(_SMALL_KERAS_CONFIG), 0),
                             ("metadata.json", meta, zlib.crc32(meta), len(meta), 0),
                             ("model.weights.h5", data, crc, 8 + expand_mb * MB, 8)])
+
+
+def h5_bomb(path: Path, declared_mb: int = 1024) -> Path:
+    """A tf-keras-style ``.h5`` (a model config) of ~2 KB whose one weight dataset declares ``declared_mb`` MB of
+    never-written gzip chunks: reading the weights would allocate all of it."""
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        f.attrs["model_config"] = _SMALL_KERAS_CONFIG.decode()
+        f.attrs["keras_version"] = "2.21.0"
+        f.create_dataset("model_weights/d/kernel", shape=(declared_mb * 1000, 250), dtype="f4", chunks=(1000, 250),
+                         compression="gzip")
+    return path

@@ -127,3 +127,15 @@ def test_keras3_h5_lambda_loads_when_trusted(tmp_path):
         load_keras3_model(tmp_path / "lam3.h5")
     model = load_keras3_model(tmp_path / "lam3.h5", trust_model=True)
     np.testing.assert_allclose(np.asarray(model(np.ones((1, 4), np.float32))), 2.0)
+
+
+def test_h5_declaring_a_gigabyte_is_refused_before_reading(tmp_path):
+    from hostile import h5_bomb
+
+    bomb = h5_bomb(tmp_path / "bomb.h5")
+    assert bomb.stat().st_size < 10_000
+    before = snapshot(tmp_path)
+    run = run_cli(["convert", bomb, "-o", tmp_path / "out.tflite"], tmp_path)
+    assert run.code == 1 and len(run.lines) == 1, run.stderr
+    assert "dataset 'model_weights/d/kernel' expands 1024000000-fold (0 B stored, 1.0 GB declared)" in run.lines[0]
+    assert snapshot(tmp_path) == before and run.peak_rss_mb < MEMORY_CAP_MB

@@ -21,7 +21,7 @@ import yaml
 from edgekit._fs import check_input_path
 from edgekit._log import quiet_native
 from edgekit.errors import ModelLoadError, UnsafeModelError
-from edgekit.expansion import check_zip
+from edgekit.expansion import check_h5, check_zip
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 CODE_LAYERS = frozenset({"Lambda", "TFOpLambda", "SlicingOpLambda"})  # layers that carry or call arbitrary code
@@ -73,6 +73,7 @@ def _inspect_h5(p: Path) -> ModelFile:
         raise DependencyError("h5py") from None
     try:
         with h5py.File(p, "r") as f:
+            check_h5(f, str(p), ModelLoadError)  # declared dataset sizes, before any weight is read
             attrs = dict(f.attrs)
     except OSError as exc:
         raise ModelLoadError(f"{p} is not a readable HDF5 file (truncated or corrupt?): {str(exc).splitlines()[0]}") from None
@@ -95,9 +96,22 @@ def _inspect_keras_zip(p: Path) -> ModelFile:
                 raise ModelLoadError(f"{p} is a zip file but not a .keras model (no config.json inside)")
             config = _json(z.read("config.json"), p)
             meta = _json(z.read("metadata.json"), p) if "metadata.json" in names else {}
+            weights = next((i for i in z.infolist() if i.filename == "model.weights.h5"), None)
+            if weights is not None and weights.compress_type == zipfile.ZIP_STORED:  # seekable in place: cheap
+                _check_inner_h5(z, weights, p)
     except zipfile.BadZipFile as exc:
         raise ModelLoadError(f"{p} is not a readable .keras zip (truncated or corrupt?): {exc}") from None
     return ModelFile(p, "keras", meta.get("keras_version"), config)
+
+
+def _check_inner_h5(z: zipfile.ZipFile, info: zipfile.ZipInfo, p: Path) -> None:
+    import h5py
+
+    try:
+        with z.open(info) as fh, h5py.File(fh, "r") as f:
+            check_h5(f, f"{p} ({info.filename})", ModelLoadError)
+    except OSError as exc:
+        raise ModelLoadError(f"{p} holds an unreadable {info.filename} (truncated or corrupt?): {exc}") from None
 
 
 def _inspect_savedmodel(p: Path) -> ModelFile:
