@@ -57,7 +57,7 @@ def _fail(message: str, code: int = 1) -> None:
 @click.option("--max-expand", metavar="SIZE",
               help="Largest size an input file may expand to (zip members together, one array) [default: 2GB].")
 @click.option("--max-ratio", type=click.FloatRange(min=1), default=100, show_default=True,
-              help="Largest compression ratio of a zip member that expands past 16 MB (bombs reach 1000+).")
+              help="Largest expansion ratio of a zip member or HDF5 dataset past 16 MB (bombs reach 1000+).")
 @click.option("--max-image-pixels", type=click.IntRange(min=1), default=50_000_000, show_default=True,
               help="Largest image (width x height) decoded from an image folder.")
 @click.version_option(package_name="edgekit", message="edgekit %(version)s")
