@@ -215,3 +215,14 @@ def test_eta_prices_fine_tuning_by_epochs_not_by_the_quick_variants(monkeypatch)
     no_data.finished(0)
     no_data(1, "int8", "converting")
     assert lines[-1].endswith("~2 s left)")  # the fine-tuned variants will be skipped
+
+
+def test_no_artifact_at_all_exits_3(tmp_path, digits_model_path):
+    """Every variant skipped (fine-tuning without --data): no recommendation, and the exit status says why."""
+    recipe = tmp_path / "pruned.yaml"
+    recipe.write_text("name: pruned\nprune: {sparsity: 0.5}\n")
+    out = tmp_path / "out"
+    r = CliRunner().invoke(cli, ["optimize", str(digits_model_path), "--recipe", str(recipe), "-o", str(out)])
+    assert r.exit_code == 3, r.output
+    assert "no recommendation: no variant produced an artifact" in r.output
+    assert json.loads((out / "results.json").read_text())["ranking"]["outcome"] == "no-artifact"
