@@ -136,12 +136,16 @@ def _constraints(c: dict) -> str:
     return ", ".join(parts) or "none"
 
 
+def _energy_methods(data: list[dict]) -> str:
+    """'op-count estimate', 'measured', ...: the methods behind the energy figures ('' when none)."""
+    methods = sorted({r["energy_method"] for r in data if r["energy_method"]})
+    return ", ".join(m if m == "measured" else f"{m} estimate" for m in methods)
+
+
 def _energy_header(data: list[dict]) -> str:
     """'energy / inf (µJ, op-count estimate)': one unit, and the method that produced the figures."""
-    methods = sorted({r["energy_method"] for r in data if r["energy_method"]})
-    if not methods:
-        return "energy / inf (µJ)"
-    return "energy / inf (µJ, " + ", ".join(m if m == "measured" else f"{m} estimate" for m in methods) + ")"
+    methods = _energy_methods(data)
+    return f"energy / inf (µJ, {methods})" if methods else "energy / inf (µJ)"
 
 
 def _file_name(model: dict) -> str:
@@ -228,7 +232,7 @@ def text_summary(results: dict) -> str:
             row.insert(6, "-" if r["arena_bytes"] is None else human_bytes(r["arena_bytes"]))
     lines = [table(head, body)]
     if any(r["energy_method"] for r in data):
-        lines.append(f"µJ/inf = {_energy_header(data)} (results.json holds every method and its source)")
+        lines.append(f"µJ/inf: {_energy_methods(data)} (results.json holds every method and its source)")
     lines.extend(f"note: {n}" for n in measurement_notes(results))
     for v in results.get("variants", []):
         if v.get("status") != "done":
