@@ -1,6 +1,7 @@
 """Figures for BENCHMARKS.md "## Channel pruning": does removing channels remove compute, latency and accuracy?
 
 Run: .venv/bin/python benchmarks/channel_pruning.py [--out bench-out/channels] [--epochs 5] [--rounds 15]
+     [--parts digits,mobilenet,applications]
 
 1. Digits sample (a plain CNN), ``--channels 0.5``, fine-tuned on the labels (cross-entropy), by distillation with
    the labels, and by distillation from inputs only: MACs, parameters, held-out top-1 of the shipped fp32 .tflite,
@@ -8,6 +9,8 @@ Run: .venv/bin/python benchmarks/channel_pruning.py [--out bench-out/channels] [
 2. MobileNetV2 1.0/224 (weights=None) at ratios 0.25 and 0.5 (no fine-tuning: random weights have no accuracy to
    keep): MACs (edgekit's Keras count and the .tflite counter), parameters and fp32 latency against the original,
    interleaved in one run.
+3. keras.applications (weights=None, small inputs) at ratio 0.5: does the channel graph cover real architectures?
+   MACs and parameters before/after, groups, groups left whole and layers named as not followed.
 
 Prints markdown tables and the load average: latency ratios on a shared machine are noisy, so each comes with its
 95 % interval and a verdict (a ratio whose interval crosses 1 ± 5 % is a tie).
@@ -101,6 +104,33 @@ def mobilenet(out: Path, rounds: int) -> None:
     latency(paths, "original", rounds)
 
 
+APPLICATIONS = {  # name -> input shape (small, to keep the run short; the graph does not depend on it)
+    "ResNet50": (64, 64, 3), "EfficientNetB0": (64, 64, 3), "DenseNet121": (64, 64, 3), "MobileNetV3Small": (64, 64, 3),
+    "MobileNetV3Large": (64, 64, 3), "VGG16": (64, 64, 3), "Xception": (71, 71, 3),
+}
+
+
+def applications() -> None:
+    from edgekit._tf import tf_keras
+
+    keras = tf_keras()
+    print("\n### keras.applications (weights=None), --channels 0.5, no fine-tuning\n")
+    print("| model | input | MACs before → after | parameters before → after | groups | left whole | not followed | s |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, shape in APPLICATIONS.items():
+        model = getattr(keras.applications, name)(weights=None, input_shape=shape)
+        start = time.perf_counter()
+        pruning = prune_channels(model, 0.5)
+        seconds = time.perf_counter() - start
+        x = np.random.default_rng(0).random((2, *shape), dtype=np.float32)
+        assert pruning.model.predict(x, verbose=0).shape == model.predict(x, verbose=0).shape
+        whole = [f"{'+'.join(g.layers)}" for g in pruning.groups if g.kept == g.channels]
+        print(f"| {name} | {shape[0]}×{shape[1]} | {pruning.macs_before:,} → {pruning.macs_after:,} ({pruning.mac_ratio:.2f}×) | "
+              f"{pruning.params_before:,} → {pruning.params_after:,} ({pruning.params_before / pruning.params_after:.2f}×) | "
+              f"{len(pruning.groups)} | {', '.join(whole) or '-'} | "
+              f"{'; '.join(f'{k}: {v}' for k, v in pruning.unhandled.items()) or '-'} | {seconds:.1f} |")
+
+
 def latency(paths: dict, baseline: str, rounds: int) -> None:
     result = measure_interleaved(paths, baseline, rounds=rounds, round_time=0.2, threads=1)
     print(f"\nfp32 latency, 1 thread, interleaved ({result.rounds} rounds × {result.round_time_s} s per model; "
@@ -118,14 +148,18 @@ def main() -> None:
     parser.add_argument("--out", default="bench-out/channels")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--skip-mobilenet", action="store_true")
+    parser.add_argument("--parts", default="digits,mobilenet,applications")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    parts = args.parts.split(",")
     print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
-    digits(out, args.epochs, args.rounds)
-    if not args.skip_mobilenet:
+    if "digits" in parts:
+        digits(out, args.epochs, args.rounds)
+    if "mobilenet" in parts:
         mobilenet(out, args.rounds)
+    if "applications" in parts:
+        applications()
 
 
 if __name__ == "__main__":

@@ -210,26 +210,32 @@ def test_unhandled_layer_is_left_whole_and_named(keras):
     assert_matches_reference(keras, model, pruning, x)
 
 
-def test_tensors_passed_as_keyword_arguments_are_kept_whole(keras):
-    """``a * b`` on Keras tensors is a TFOpLambda with ``b`` as a keyword argument: both stay whole; a
-    preprocessing layer on the model input keeps nothing that could be pruned and is not reported."""
+def test_tensorflow_ops_element_by_element_are_followed_and_others_kept_whole(keras):
+    """``a * b`` and ``relu6(x + 3) / 6`` on Keras tensors are TFOpLambda layers (``b`` and the scalars as keyword
+    arguments): element-wise ops are followed (``a * b`` couples a and b); an op with a per-channel array
+    constant keeps its input whole and is named; a preprocessing layer on the model input keeps nothing that could
+    be pruned and is not reported."""
+    tf = __import__("edgekit._tf", fromlist=["tf"]).tf()
     layers = keras.layers
     inputs = keras.Input((6, 6, 3))
     x = layers.Rescaling(1 / 255.0, name="scale")(inputs)
     a = layers.Conv2D(8, 1, name="a")(x)
     b = layers.Conv2D(8, 1, name="b")(x)
-    h = layers.Conv2D(8, 1, name="c")(a * b)
+    hard = a * (tf.nn.relu6(b + 3.0) * (1 / 6))
+    d = layers.Conv2D(4, 1, name="d")(x) - tf.constant([1.0, 2.0, 3.0, 4.0])
+    h = layers.Conv2D(8, 1, name="c")(layers.Concatenate(name="cat")([hard, d]))
     model = keras.Model(inputs, layers.Dense(2, name="out")(layers.GlobalAveragePooling2D()(h)))
     pruning = prune_channels(model, 0.5)
-    assert list(pruning.unhandled) == ["tf.math.multiply"] and "keyword" in pruning.unhandled["tf.math.multiply"]
-    kept = {g.layers[0]: g.kept for g in pruning.groups}
-    assert kept == {"a": 8, "b": 8, "c": 4, "out": 2}
-    reference = keras.models.clone_model(model)  # the original with the removed channels' reads zeroed
+    assert list(pruning.unhandled) == ["tf.math.subtract"] and "array constant" in pruning.unhandled["tf.math.subtract"]
+    kept = {frozenset(g.layers): g.kept for g in pruning.groups}
+    assert kept == {frozenset("ab"): 4, frozenset("d"): 4, frozenset("c"): 4, frozenset(["out"]): 2}
+    reference = keras.models.clone_model(model)  # the original, its consumers reading no removed channel
     reference.set_weights(model.get_weights())
-    kernel, bias = reference.get_layer("out").get_weights()
-    removed = np.setdiff1d(np.arange(8), pruning.kept["c"])
-    kernel[removed] = 0.0
-    reference.get_layer("out").set_weights([kernel, bias])
+    for consumer, producer, axis in (("c", "cat", 2), ("out", "c", 0)):
+        kernel, bias = reference.get_layer(consumer).get_weights()
+        removed = np.setdiff1d(np.arange(kernel.shape[axis]), pruning.kept[producer])
+        np.moveaxis(kernel, axis, 0)[removed] = 0.0
+        reference.get_layer(consumer).set_weights([kernel, bias])
     x = np.random.default_rng(5).random((3, 6, 6, 3), dtype=np.float32) * 255
     np.testing.assert_allclose(pruning.model.predict(x, verbose=0), reference.predict(x, verbose=0), rtol=1e-4, atol=1e-5)
 

@@ -52,6 +52,14 @@ PASS_THROUGH = frozenset({
 })
 # Element-wise merges: their inputs' channels are pruned jointly (a residual group).
 MERGES = frozenset({"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"})
+# TensorFlow ops (a TFOpLambda's "function") that work element by element: per channel with scalar operands
+# (``x + 3.0``), and channel-aligned like a merge between tensors (``a * b``). Array constants are not followed.
+ELEMENTWISE_TF_OPS = frozenset({
+    "__operators__.add", "math.add", "math.subtract", "math.multiply", "math.truediv", "math.divide",
+    "math.maximum", "math.minimum", "math.negative", "math.abs", "math.square", "math.sqrt", "math.exp",
+    "math.sigmoid", "nn.sigmoid", "math.tanh", "nn.tanh", "nn.relu", "nn.relu6", "nn.elu", "nn.selu", "nn.gelu",
+    "nn.leaky_relu", "nn.silu", "nn.swish", "math.softplus", "nn.softplus", "clip_by_value",
+})
 # Activations that mix channels (the output of channel i depends on the others).
 MIXING_ACTIVATIONS = frozenset({"softmax", "log_softmax"})
 
@@ -149,11 +157,12 @@ class ChannelPruning:
 
 # ---- the channel graph ---------------------------------------------------------------------------------------
 class _Ids:
-    """Channel ids with union-find (for merges) and the reason an id is frozen."""
+    """Channel ids with union-find (for merges) and the reasons an id is frozen (the first one is shown)."""
 
     def __init__(self):
         self.parent: list[int] = []
         self.frozen: dict[int, str] = {}
+        self.frozen_by: dict[int, set[str]] = {}  # id -> names of the layers that keep it whole
 
     def fresh(self, n: int) -> np.ndarray:
         start = len(self.parent)
@@ -174,9 +183,10 @@ class _Ids:
             if rx != ry:
                 self.parent[max(rx, ry)] = min(rx, ry)
 
-    def freeze(self, ids: np.ndarray, why: str) -> None:
+    def freeze(self, ids: np.ndarray, why: str, by: str = "") -> None:
         for i in np.unique(ids).tolist():
             self.frozen.setdefault(i, why)
+            self.frozen_by.setdefault(i, set()).add(by)
 
 
 @dataclass
@@ -223,6 +233,37 @@ def _references(call: Any) -> list[tuple[str, int, int]]:
     return found
 
 
+def _why_tf_op(layer, call: Any) -> str | None:
+    """None when a TFOpLambda acts element by element on tensors and scalars (see ELEMENTWISE_TF_OPS)."""
+    function = layer.get_config().get("function")
+    if function not in ELEMENTWISE_TF_OPS:
+        return f"channel pruning does not follow the TensorFlow op {function}"
+    stack = [call]
+    while stack:
+        item = stack.pop()
+        if _is_reference(item):
+            stack.extend(item[3:])
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif not isinstance(item, (int, float, bool, str, type(None))):
+            return f"{function} with a {type(item).__name__} operand"
+    if any(isinstance(v, (list, tuple)) and not _is_reference(v) for v in _operands(call)):
+        return f"{function} with an array constant (one value per channel)"
+    return None
+
+
+def _operands(call: Any) -> list:
+    """The values of a TFOpLambda call's keyword arguments (its operands besides the first tensor)."""
+    items = [call] if _is_reference(call) else call if isinstance(call, list) else []
+    out = []
+    for item in items:
+        if _is_reference(item) and len(item) > 3 and isinstance(item[3], dict):
+            out += list(item[3].values())
+    return out
+
+
 def _why_unhandled(layer, kind: str, in_shapes: list[tuple], shared: bool) -> str | None:
     """None when channel pruning can follow channels through ``layer``, else why not."""
     keras = tf_keras()
@@ -233,6 +274,8 @@ def _why_unhandled(layer, kind: str, in_shapes: list[tuple], shared: bool) -> st
     config = layer.get_config()
     if config.get("data_format") == "channels_first":
         return "channels_first data format"
+    if kind == "TFOpLambda":  # element by element (checked by _why_tf_op): a merge of the tensors it reads
+        return None
     if kind in SOURCES or kind in DEPTHWISE or kind in CHANNELWISE or kind in PASS_THROUGH or kind in MERGES:
         if kind in ("Conv1D", "Conv2D", "Conv3D") and config.get("groups", 1) != 1:
             return "a grouped convolution"
@@ -276,7 +319,10 @@ def _trace(model) -> tuple[dict[str, _Node], _Ids, dict[str, str], dict[str, np.
             items = [call] if _is_reference(call) else call if isinstance(call, list) else []
             inbound = [tuple(item[:3]) for item in items if _is_reference(item)]
             why = None
-            if len(inbound) != len(items) or any(key not in tensors for key in inbound):
+            if kind == "TFOpLambda":
+                why = _why_tf_op(layer, call)
+                inbound = referenced
+            elif len(inbound) != len(items) or any(key not in tensors for key in inbound):
                 why = "its inputs cannot be read from the model config"
             elif len(referenced) != len(inbound):
                 why = "it takes tensors as keyword arguments"
@@ -286,6 +332,8 @@ def _trace(model) -> tuple[dict[str, _Node], _Ids, dict[str, str], dict[str, np.
                 out_shapes = _shape_list(layer.get_output_shape_at(node_index))
             except (RuntimeError, ValueError, AttributeError) as exc:
                 raise OptimizeError(f"channel pruning cannot read the shapes of layer {name!r}: {_first_line(exc)}") from None
+            if why is None and kind == "TFOpLambda" and {len(a) for a in inputs} - {1, out_shapes[0][-1]}:
+                why = "its operands have different channel counts"
             if kind == "InputLayer":
                 outputs = [ids.fresh(int(out_shapes[0][-1]))]
                 ids.freeze(outputs[0], "the model input")
@@ -296,10 +344,9 @@ def _trace(model) -> tuple[dict[str, _Node], _Ids, dict[str, str], dict[str, np.
                     if outputs is None:
                         why = "it changes the channel axis (only reshapes that keep the last axis are followed)"
                 if why is not None:
-                    if any(i not in ids.frozen for array in inputs for i in array.tolist()):
-                        unhandled[name] = why  # it keeps channels that could otherwise be pruned: say so
+                    unhandled[name] = why
                     for array in inputs:
-                        ids.freeze(array, f"read by {kind} {name!r}, which channel pruning leaves whole ({why})")
+                        ids.freeze(array, f"read by {kind} {name!r}, which channel pruning leaves whole ({why})", name)
                     outputs = [ids.fresh(int(s[-1])) if s and s[-1] is not None else ids.fresh(0) for s in out_shapes]
                     for array in outputs:
                         ids.freeze(array, f"made by {kind} {name!r} ({why})")
@@ -325,7 +372,7 @@ def _propagate(layer, kind, inputs, in_shapes, out_shapes, ids: _Ids, sources) -
         return [np.repeat(inputs[0], int(config.get("depth_multiplier", 1)))]
     if kind in CHANNELWISE or kind in PASS_THROUGH:
         return [inputs[0]]
-    if kind in MERGES:
+    if kind in MERGES or kind == "TFOpLambda":
         full = [a for a in inputs if len(a) > 1] or inputs
         for other in full[1:]:
             ids.union(full[0], other)
@@ -424,9 +471,14 @@ def _plan(model, criterion: str) -> _Plan:
     unique_roots, roots = np.unique(root_of, return_inverse=True)
     frozen = np.zeros(len(unique_roots), dtype=bool)
     frozen_why: dict[int, str] = {}
+    frozen_by: dict[int, set[str]] = {}
     for i, why in ids.frozen.items():
         frozen[roots[i]] = True
         frozen_why.setdefault(int(roots[i]), why)
+        frozen_by.setdefault(int(roots[i]), set()).update(ids.frozen_by[i])
+    # name a layer left whole only when it keeps channels that nothing else keeps (not a softmax on the output)
+    unhandled = {name: why for name, why in unhandled.items()
+                 if any(frozen_by[int(roots[i])] == {name} for array in nodes[name].inputs for i in array.tolist())}
     importance = np.zeros(len(unique_roots))
     scales = _bn_scales(nodes) if criterion == "l1-bn" else {}
     for name, out in sources.items():
