@@ -240,6 +240,20 @@ def test_tensorflow_ops_element_by_element_are_followed_and_others_kept_whole(ke
     np.testing.assert_allclose(pruning.model.predict(x, verbose=0), reference.predict(x, verbose=0), rtol=1e-4, atol=1e-5)
 
 
+def test_shared_layer_is_left_whole_and_counted_per_call(keras):
+    layers = keras.layers
+    left, right = keras.Input((6, 6, 2)), keras.Input((6, 6, 2))
+    stem = layers.Conv2D(8, 3, padding="same", name="stem")
+    shared = layers.Conv2D(6, 1, name="shared")
+    a, b = shared(stem(left)), shared(stem(right))
+    out = layers.Dense(2, name="out")(layers.GlobalAveragePooling2D()(layers.Add()([a, b])))
+    model = keras.Model([left, right], out)
+    pruning = prune_channels(model, 0.5)
+    assert pruning.unhandled == {"stem": "a shared layer (called more than once)", "shared": "a shared layer (called more than once)"}
+    assert pruning.macs_before == 2 * (36 * 9 * 2 * 8) + 2 * (36 * 8 * 6) + 6 * 2
+    assert pruning.macs_after == pruning.macs_before  # nothing here may shrink: every channel passes a shared layer
+
+
 def test_sequential_min_channels_round_to_and_per_layer_ratio(keras):
     layers = keras.layers
     model = keras.Sequential([keras.Input((10, 10, 3)), layers.Conv2D(20, 3, name="c1"), layers.Conv2D(30, 3, name="c2"),

@@ -28,7 +28,6 @@ The caller's model is never changed.
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -352,7 +351,8 @@ def _trace(model) -> tuple[dict[str, _Node], _Ids, dict[str, str], dict[str, np.
                         ids.freeze(array, f"made by {kind} {name!r} ({why})")
             for t, array in enumerate(outputs):
                 tensors[(name, node_index, t)] = array
-            nodes[name] = _Node(layer, inputs, outputs, in_shapes, out_shapes, why)
+            # a shared layer (left whole) is called more than once: each call counts its MACs
+            nodes[name if node_index == 0 else f"{name}#{node_index}"] = _Node(layer, inputs, outputs, in_shapes, out_shapes, why)
     for tensor in view.outputs:
         history = tensor._keras_history
         array = tensors[(history.layer.name, history.node_index, history.tensor_index)]
@@ -476,9 +476,10 @@ def _plan(model, criterion: str) -> _Plan:
         frozen[roots[i]] = True
         frozen_why.setdefault(int(roots[i]), why)
         frozen_by.setdefault(int(roots[i]), set()).update(ids.frozen_by[i])
-    # name a layer left whole only when it keeps channels that nothing else keeps (not a softmax on the output)
-    unhandled = {name: why for name, why in unhandled.items()
-                 if any(frozen_by[int(roots[i])] == {name} for array in nodes[name].inputs for i in array.tolist())}
+    # name a layer left whole when it would have been pruned (a shared conv), or when it keeps channels that nothing
+    # else keeps; not a preprocessing layer on the model input, nor a softmax on the model output
+    unhandled = {name: why for name, why in unhandled.items() if type(nodes[name].layer).__name__ in SOURCES
+                 or any(frozen_by[int(roots[i])] == {name} for array in nodes[name].inputs for i in array.tolist())}
     importance = np.zeros(len(unique_roots))
     scales = _bn_scales(nodes) if criterion == "l1-bn" else {}
     for name, out in sources.items():
