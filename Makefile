@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.edgekit-installed
 
-.PHONY: demo test install browser compiler clean
+.PHONY: demo test install browser compiler sshd clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,14 @@ compiler:
 	    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ >/dev/null; } || \
 	  echo "no C++ compiler could be installed: the C source compile tests will be skipped"
 
-test: $(STAMP) browser compiler
+# The device tests (issue 14) run a throw-away OpenSSH server on 127.0.0.1; install it (Debian package) when missing.
+sshd:
+	@command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server >/dev/null; } || \
+	  echo "openssh-server could not be installed: the device tests will be skipped"
+
+test: $(STAMP) browser compiler sshd
 	$(PY) -m pytest -q
 
 clean:

@@ -212,6 +212,94 @@ def _int_list(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     return items
 
 
+def _device_options(func):
+    """--device / --devices / --accept-new-host-key, shared by bench and optimize."""
+    options = [
+        click.option("--device", multiple=True, metavar="NAME",
+                     help="Measure on this device over SSH: a name or group from the inventory, or user@host[:port]; "
+                          "repeatable (needs edgekit[devices]; see edgekit devices --help)."),
+        click.option("--devices", "devices_file", type=click.Path(dir_okay=False), metavar="FILE",
+                     help="Device inventory YAML (default: $EDGEKIT_DEVICES, else ~/.config/edgekit/devices.yaml)."),
+        click.option("--accept-new-host-key", is_flag=True,
+                     help="Trust and record the host key of a device not yet in its known_hosts (a changed key is "
+                          "still refused)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _given(ctx: click.Context, name: str) -> bool:
+    from click.core import ParameterSource
+
+    return ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
+
+
+def _bench_interleaved(models, accelerator, threads, names, devices_file, accept_new_host_key, as_json) -> None:
+    if len(models) < 2:
+        raise click.UsageError("--interleaved compares models with the first: give two or more")
+    if len(threads) != 1:
+        raise click.UsageError("--interleaved takes one thread count")
+    if names:
+        from edgekit.devices import resolve_devices
+        from edgekit.devices.fleet import interleave_on_device
+
+        found = resolve_devices(list(names), devices_file)
+        if len(found) != 1:
+            raise click.UsageError("--interleaved runs on one device at a time")
+        result = interleave_on_device(models, found[0], threads[0], accelerator, accept_new_host_key)
+    else:
+        from edgekit.device_bench import measure_interleaved
+
+        result = measure_interleaved({m: m for m in models}, models[0], threads=threads[0],
+                                     accelerator=accelerator or "cpu").to_dict()
+    if as_json:
+        emit_json(result)
+    else:
+        from edgekit.device_bench.report import interleaved_report
+
+        click.echo(interleaved_report(result))
+
+
+def _bench_on_devices(models, names, devices_file, accept_new_host_key, settings, output, as_json, as_csv) -> None:
+    """edgekit bench --device: results per model × device; a failed device is one line on stderr and exit 1, after
+    the other devices' results are printed (and written to -o, from which a re-run resumes)."""
+    from pathlib import Path
+
+    from edgekit.devices import bench_on_devices, resolve_devices
+
+    if not models:
+        raise click.UsageError("give at least one model: edgekit bench model.tflite --device NAME")
+    devices = resolve_devices(names, devices_file)
+    previous = []
+    if output and Path(output).is_file():
+        from edgekit.device_bench import load_results
+
+        previous = load_results(output)
+    fleet = bench_on_devices(models, devices, settings, accept_new_host_key=accept_new_host_key, previous=previous)
+    results = list(fleet.results)
+    if output and results:
+        from edgekit._fs import write_text_atomic
+
+        write_text_atomic(output, json.dumps(results, indent=2, default=json_default))
+    if as_json:
+        emit_json(results)
+    elif as_csv:
+        from edgekit.device_bench import to_csv
+
+        click.echo(to_csv(results), nl=False)
+    else:
+        from edgekit.devices.report import fleet_table
+
+        click.echo(fleet_table(results))
+        if fleet.reused:
+            click.echo(f"{fleet.reused} result(s) reused from {output} (same device, model content and settings)")
+    for failure in fleet.failures:
+        click.echo(f"error: {failure.message}", err=True)
+    if fleet.failures:
+        sys.exit(1)
+
+
 @cli.command()
 @click.argument("models", nargs=-1, type=click.Path())
 @click.option("--accelerator", default="cpu", show_default=True, help="cpu, gpu, npu, edgetpu (TFLite); cpu, gpu or an execution provider (ONNX).")
@@ -230,11 +318,16 @@ def _int_list(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option("--engine", type=click.Choice(["auto", "tflm"]), default="auto", show_default=True,
               help="tflm: TensorFlow Lite Micro on this host: arena, flash, host latency, MCU cycle estimates.")
 @click.option("--mcu-profile", "mcu_profiles", metavar="NAMES", help="With --engine tflm: MCU profiles to estimate for, comma-separated (default all).")
+@click.option("--interleaved", is_flag=True, help="Time the models in rounds interleaved with the first (the baseline): "
+              "median, IQR, ratio to the baseline with its 95 % interval; a difference within the noise is a tie.")
 @click.option("-o", "--output", type=click.Path(), help="Also write the results as JSON to this file (for --compare).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable results.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print one CSV row per model and setting.")
-def bench(models, accelerator, threads, batch, runs, min_time, warmup, device_profile, profiles_file, list_profiles,
-          energy_command, energy_unit, profile_ops, compare_files, engine, mcu_profiles, output, as_json, as_csv):
+@_device_options
+@click.pass_context
+def bench(ctx, models, accelerator, threads, batch, runs, min_time, warmup, device_profile, profiles_file, list_profiles,
+          energy_command, energy_unit, profile_ops, compare_files, engine, mcu_profiles, interleaved, output, as_json,
+          as_csv, device, devices_file, accept_new_host_key):
     """Benchmark .tflite/.onnx models on this machine: size, latency, memory, MACs, energy proxies.
 
     Run it on the device itself (needs only edgekit[runtime]). Each model × threads × batch gives one result
@@ -247,11 +340,32 @@ def bench(models, accelerator, threads, batch, runs, min_time, warmup, device_pr
     edgekit bench --compare before.json after.json
     edgekit bench model.onnx --batch 1,8 --csv > results.csv
     edgekit bench kws.tflite --engine tflm --mcu-profile nucleo-l4r5zi
+    edgekit bench fp32.tflite int8.tflite --interleaved           # is int8 faster, beyond the noise?
+    edgekit bench model.tflite --device pi4 --device pi5 -o fleet.json    # on devices over SSH
     """
     if as_json and as_csv:
         raise click.UsageError("--json and --csv are exclusive: pick one output format")
+    if device and engine == "tflm":
+        raise click.UsageError("--engine tflm runs on this machine only; drop it or --device")
     if engine == "tflm":
         _bench_tflm(models, accelerator, runs, mcu_profiles, output, as_json, as_csv)
+        return
+    if interleaved:
+        _bench_interleaved(models, accelerator if _given(ctx, "accelerator") else None, threads, device, devices_file,
+                           accept_new_host_key, as_json)
+        return
+    if device:
+        local_only = {"profile_ops": "--profile-ops", "compare_files": "--compare", "list_profiles": "--list-profiles",
+                      "energy_command": "--energy-command", "profiles_file": "--device-profiles"}
+        given = [flag for name, flag in local_only.items() if ctx.params.get(name)]
+        if given:
+            raise click.UsageError(f"{', '.join(given)} run on this machine only; drop them or --device")
+        from edgekit.devices import BenchSettings
+
+        settings = BenchSettings(threads=tuple(threads), batches=tuple(batch), runs=runs, min_time=min_time,
+                                 warmup=warmup, device_profile=device_profile,
+                                 accelerator=accelerator if _given(ctx, "accelerator") else None)
+        _bench_on_devices(list(models), device, devices_file, accept_new_host_key, settings, output, as_json, as_csv)
         return
     if list_profiles:
         import dataclasses
@@ -342,9 +456,10 @@ def _bench_tflm(models, accelerator, runs, mcu_profiles, output, as_json, as_csv
 @click.option("--trust-model", is_flag=True, help="Allow Lambda layers and custom objects (runs code from the model).")
 @click.option("--trust-code", is_flag=True, help="Allow --data module:function (runs your code).")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json to stdout; no progress output.")
+@_device_options
 def optimize(model, data, val_split, recipe_file, list_recipes, target, device_profile, max_accuracy_drop,
              max_file_size, max_download, max_size, max_latency, max_ram, max_flash, threads, outdir, force, trust_model,
-             trust_code, as_json):
+             trust_code, as_json, device, devices_file, accept_new_host_key):
     """Try optimization variants of MODEL, measure each shipped artifact, rank them and recommend one.
 
     Writes OUTDIR/results.json, OUTDIR/report.html, OUTDIR/best.* and every artifact under OUTDIR/variants/.
@@ -356,6 +471,7 @@ def optimize(model, data, val_split, recipe_file, list_recipes, target, device_p
     edgekit optimize model.h5 --data data.npz --max-download 100KB --max-latency 5ms --device-profile rpi4
     edgekit optimize model.h5 --data images/ --target edgetpu --recipe edgetpu -o out/
     edgekit optimize kws.h5 --data kws.npz --target mcu --max-ram 128KB --max-flash 512KB
+    edgekit optimize model.h5 --data data.npz --device pi4    # rank by the device's own latency
     edgekit optimize --list-recipes
     """
     from pathlib import Path
@@ -380,8 +496,18 @@ def optimize(model, data, val_split, recipe_file, list_recipes, target, device_p
     from edgekit.optimize.progress import Progress
     from edgekit.optimize.ranking import Constraints, parse_latency, parse_size
 
+    on_device = None
+    if device:
+        from edgekit.devices import resolve_devices
+
+        found = resolve_devices(list(device), devices_file)
+        if len(found) != 1:
+            raise click.UsageError(f"optimize measures on one device; {', '.join(d.name for d in found)} are "
+                                   f"{len(found)} (run once per device, with its own -o)")
+        on_device = found[0]
     settings = Settings(
-        target=target, device_profile=device_profile, threads=threads, force=force,
+        target=target, device_profile=device_profile, threads=threads, force=force, device=on_device,
+        accept_new_host_key=accept_new_host_key,
         constraints=Constraints(max_accuracy_drop, parse_size(max_file_size), parse_size(max_download),
                                 parse_latency(max_latency), parse_size(max_ram), parse_size(max_flash)),
     )
@@ -617,3 +743,83 @@ def quantize(ctx, **kw):
         return Recipe(name, quantize=Quantize(mode=mode, aware=kw["mode"] == "qat", io_dtype=kw["io_dtype"]), train=train)
 
     _run_technique(ctx, "quantized", build, kw)
+
+
+# ---- devices (issue 14) -----------------------------------------------------------------------------------
+@cli.group()
+def devices():
+    """Benchmark on real devices over SSH (needs edgekit[devices]; the devices need only edgekit[runtime]).
+
+    Devices are listed in an inventory YAML (--devices FILE, else $EDGEKIT_DEVICES, else
+    ~/.config/edgekit/devices.yaml):
+
+    \b
+    devices:
+      pi4: {host: 192.168.1.20, user: pi, identity_file: ~/.ssh/id_ed25519, device_profile: rpi4}
+    groups:
+      lab: [pi4]
+
+    \b
+    edgekit devices setup pi4          # install edgekit[runtime] in a venv on the device
+    edgekit devices check              # what every device has, and what is missing
+    edgekit bench model.tflite --device pi4
+    edgekit optimize model.h5 --data data.npz --device pi4
+    """
+
+
+def _inventory_devices(names, devices_file):
+    from edgekit.devices import load_inventory, resolve_devices
+
+    if names:
+        return resolve_devices(list(names), devices_file)
+    return list(load_inventory(devices_file)[0].values())
+
+
+@devices.command("check")
+@click.argument("names", nargs=-1, metavar="[NAME]...")
+@click.option("--devices", "devices_file", type=click.Path(dir_okay=False), metavar="FILE", help="Device inventory YAML.")
+@click.option("--accept-new-host-key", is_flag=True, help="Trust and record the host key of a device not yet known.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable results.")
+def devices_check(names, devices_file, accept_new_host_key, as_json):
+    """Connect to devices (default: all in the inventory) and report Python, edgekit, LiteRT and ONNX Runtime
+    versions, CPU, governor, temperature and accelerators, and exactly what is missing. Exit 1 if one is not ready."""
+    from edgekit.devices import check_devices
+    from edgekit.devices.report import check_table
+
+    checks = check_devices(_inventory_devices(names, devices_file), accept_new_host_key=accept_new_host_key)
+    emit_json([c.to_dict() for c in checks]) if as_json else click.echo(check_table(checks))
+    if not all(c.ready for c in checks):
+        sys.exit(1)
+
+
+@devices.command("setup")
+@click.argument("name")
+@click.option("--devices", "devices_file", type=click.Path(dir_okay=False), metavar="FILE", help="Device inventory YAML.")
+@click.option("--accept-new-host-key", is_flag=True, help="Trust and record the host key of a device not yet known.")
+@click.option("--python", "system_python", default="python3", show_default=True,
+              help="The device's interpreter that creates the venv.")
+def devices_setup(name, devices_file, accept_new_host_key, system_python):
+    """Install this edgekit with its [runtime] extra in WORKDIR/venv on the device: a wheel is built here and
+    pushed; the device installs its dependencies from its own package index."""
+    from edgekit.devices import resolve_devices, setup_device
+    from edgekit.devices.report import check_table
+
+    (device,) = resolve_devices([name], devices_file)[:1]
+    check = setup_device(device, accept_new_host_key=accept_new_host_key, system_python=system_python)
+    click.echo(check_table([check]))
+    if not check.ready:
+        sys.exit(1)
+
+
+@devices.command("info")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable results.")
+def devices_info(as_json):
+    """Describe this machine as a device (what 'edgekit devices check' runs on each device)."""
+    from edgekit.devices.info import device_info
+
+    info = device_info()
+    if as_json:
+        emit_json(info)
+        return
+    for key, value in info.items():
+        click.echo(f"{key}: {value}")

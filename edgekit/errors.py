@@ -66,3 +66,11 @@ class DependencyError(EdgekitError):
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised like Ctrl-C so every cleanup runs; the CLI exits 143 (128 + SIGTERM)."""
+
+
+class DeviceError(EdgekitError):
+    """A remote device that cannot be reached, verified, or run on; the message starts with ``device NAME:``."""
+
+    def __init__(self, device: str, message: str):
+        self.device = device
+        super().__init__(f"device {device}: {message}")

@@ -21,7 +21,7 @@ from edgekit.device_bench.latency import LatencyStats, measure
 from edgekit.device_bench.memory import MemoryUsage, MemoryWatch
 from edgekit.errors import AcceleratorError, EdgekitError
 
-__all__ = ["BenchResult", "bench", "bench_many", "compare_results", "Comparison", "to_csv", "load_results"]
+__all__ = ["BenchResult", "bench", "bench_many", "check_results", "compare_results", "Comparison", "to_csv", "load_results"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,9 +192,15 @@ def load_results(path: str | Path) -> list[dict[str, Any]]:
         raise EdgekitError(f"results file not found: {p}") from exc
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise EdgekitError(f"{p} is not a JSON results file from 'edgekit bench --json' ({exc})") from exc
+    return check_results(data, str(p))
+
+
+def check_results(data: Any, source: str) -> list[dict[str, Any]]:
+    """``data`` as a list of bench result dicts (one result may stand alone), or an error naming ``source``."""
     items = data if isinstance(data, list) else [data]
-    if not items or not all(isinstance(r, dict) and "latency" in r and "settings" in r for r in items):
-        raise EdgekitError(f"{p} does not hold edgekit bench results (written by 'edgekit bench --json')")
+    if not items or not all(isinstance(r, dict) and isinstance(r.get("latency"), dict)
+                            and isinstance(r.get("settings"), dict) for r in items):
+        raise EdgekitError(f"{source} does not hold edgekit bench results (written by 'edgekit bench --json')")
     return items
 
 

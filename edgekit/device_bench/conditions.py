@@ -45,6 +45,7 @@ class Conditions:
     versions: dict[str, str]
     before: Snapshot | None = None
     after: Snapshot | None = None
+    python_prefix: str | None = None  # sys.prefix: which environment (venv) ran the benchmark
 
 
 def _read(path: Path) -> str | None:
@@ -92,6 +93,7 @@ def machine_conditions(root: str | Path = "/") -> Conditions:
         cpu_max_mhz=max(max_khz) / 1000 if max_khz else None,
         python=platform.python_version(),
         versions=package_versions(("edgekit", "ai-edge-litert", "tflite-runtime", "onnxruntime", "onnx", "numpy")),
+        python_prefix=sys.prefix,
     )
 
 

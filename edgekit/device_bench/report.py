@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 from edgekit._table import fmt, human_bytes, render
 
-__all__ = ["results_report", "op_profile_report", "op_diff_report", "comparison_report"]
+__all__ = ["interleaved_report", "results_report", "op_profile_report", "op_diff_report", "comparison_report"]
 
 
 def _energy(result: Any, method: str) -> str:
@@ -147,3 +147,20 @@ def _num(v: Any, unit: str) -> str:
     if isinstance(v, float):
         return f"{v:.4g} {unit}".strip()
     return f"{v} {unit}".strip()
+
+
+def interleaved_report(d: dict) -> str:
+    """``Interleaved.to_dict()`` (here or from a device) as a table: spread per model, ratio to the baseline."""
+    rows = []
+    for s in d["spreads"]:
+        ci = s.get("ratio_ci")
+        rows.append([Path(s["name"]).name, s["runs"], f"{s['median_ms']:.4g}", f"{s['iqr_ms']:.2g}",
+                     f"{s['ratio']:.3f}" if s.get("ratio") is not None else "-",
+                     f"{ci[0]:.3f}-{ci[1]:.3f}" if ci else "-", s.get("verdict_text") or s["verdict"]])
+    where = f" on device {d['device']['name']}" if d.get("device") else ""
+    head = (f"{d['rounds']} interleaved rounds{where}, baseline {Path(d['baseline']).name}, "
+            f"threads {d.get('threads')}; ratio = median of per-round ratios, 95 % bootstrap interval")
+    lines = [head, render(["model", "runs", "median ms", "IQR ms", "ratio", "95 % CI", "verdict"], rows)]
+    if d.get("busy"):
+        lines.append(f"warning: {d['busy']}")
+    return "\n".join(lines)

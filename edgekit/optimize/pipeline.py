@@ -45,6 +45,8 @@ class Settings:
     threads: int = 1
     bench_seconds: float = 0.5  # timed-run budget per artifact (after warm-up)
     force: bool = False
+    device: Any = None  # an edgekit.devices.Device: latency, memory and energy are measured there over SSH
+    accept_new_host_key: bool = False
 
     def __post_init__(self):
         accelerator(self.target)  # an unknown name is an error that lists the valid ones
@@ -149,7 +151,13 @@ def optimize(
     from edgekit.optimize.data import as_train_data, fit_to_model, load_train_data
 
     # Everything that can be checked without TensorFlow is checked first: a bad option, file or recipe fails in
-    # a second, not after minutes of fine-tuning.
+    # a second, not after minutes of fine-tuning. So is the device: unreachable or not ready is known up front.
+    if settings.device is not None:
+        from edgekit.devices import check_devices
+
+        (check,) = check_devices([settings.device], settings.accept_new_host_key)
+        if not check.ready:
+            raise EdgekitError(f"device {settings.device.name}: {'; '.join(check.problems)}")
     out = Path(outdir)
     if out.exists() and not out.is_dir():
         raise EdgekitError(f"output folder {out} is a file; give a folder with -o")
@@ -208,24 +216,34 @@ def _interleave(variants: list[dict], settings: Settings, on_step) -> dict | Non
     """Time every artifact interleaved with the float32 .tflite (see device_bench.interleaved): each artifact's
     ``latency_ms`` becomes its median and spread, with its ratio to the baseline and the verdict (faster, slower,
     or no measurable difference). Returns how it was measured, and whether the machine was busy."""
-    from edgekit.device_bench.interleaved import measure_interleaved
-
     arts = {f"{v['name']}/{a['format']}": a for v in variants if v.get("status") == "done" for a in v["artifacts"]}
     if not arts:
         return None
     baseline = "fp32/tflite" if "fp32/tflite" in arts else next(iter(arts))
-    on_cpu = any(a.get("latency_note") for a in arts.values())
     if on_step is not None:
-        on_step(f"latency: {len(arts)} artifacts interleaved with {baseline} in rounds")
-    measured = measure_interleaved({n: a["path"] for n, a in arts.items()}, baseline, threads=settings.threads,
-                                   accelerator="cpu" if on_cpu else settings.target)
-    for spread in measured.spreads:
-        arts[spread.name]["latency_ms"] = {
-            "p50": spread.median_ms, "p25": spread.p25_ms, "p75": spread.p75_ms, "iqr": spread.iqr_ms,
-            "runs": spread.runs, "rounds": measured.rounds,
-            "ratio": spread.ratio, "ratio_ci95": spread.ratio_ci, "verdict": spread.verdict,
+        on_step(f"latency: {len(arts)} artifacts interleaved with {baseline} in rounds"
+                + (f" on device {settings.device.name}" if settings.device is not None else ""))
+    if settings.device is not None:  # the device's own edgekit times them there: the ranking uses its figures
+        from edgekit.devices.fleet import interleave_on_device
+
+        order = [baseline, *(n for n in arts if n != baseline)]
+        info = interleave_on_device([arts[n]["path"] for n in order], settings.device, settings.threads,
+                                    settings.target, settings.accept_new_host_key)
+        by_path = {str(arts[n]["path"]): n for n in order}
+        spreads = {by_path[s["name"]]: s for s in info["spreads"]}
+    else:
+        from edgekit.device_bench.interleaved import measure_interleaved
+
+        on_cpu = any(a.get("latency_note") for a in arts.values())
+        info = measure_interleaved({n: a["path"] for n, a in arts.items()}, baseline, threads=settings.threads,
+                                   accelerator="cpu" if on_cpu else settings.target).to_dict()
+        spreads = {s["name"]: s for s in info["spreads"]}
+    for name, spread in spreads.items():
+        arts[name]["latency_ms"] = {
+            "p50": spread["median_ms"], "p25": spread["p25_ms"], "p75": spread["p75_ms"], "iqr": spread["iqr_ms"],
+            "runs": spread["runs"], "rounds": info["rounds"],
+            "ratio": spread["ratio"], "ratio_ci95": spread["ratio_ci"], "verdict": spread["verdict"],
         }
-    info = measured.to_dict()
     info.pop("spreads")
     return info | {"baseline_artifact": baseline}
 
@@ -310,7 +328,8 @@ def _run_variant(index, recipe: Recipe, loaded, train, eval_x, eval_y, reference
 
 
 def _variant_settings(settings: Settings) -> dict:
-    return {"threads": settings.threads, "device_profile": settings.device_profile, "target": settings.target}
+    return {"threads": settings.threads, "device_profile": settings.device_profile, "target": settings.target} | (
+        {"device": settings.device.name} if settings.device is not None else {})
 
 
 def _measure_variant(index, recipe, loaded, train, eval_x, eval_y, reference, vdir: Path, settings, steps, progress) -> dict:
@@ -348,23 +367,10 @@ def _measure_variant(index, recipe, loaded, train, eval_x, eval_y, reference, vd
 
 
 def _measure_artifact(artifact, eval_x, eval_y, reference, settings: Settings) -> dict:
-    from edgekit.device_bench import bench
-    from edgekit.errors import AcceleratorError
     from edgekit.optimize.single import measure_artifact
 
     metrics = measure_artifact(artifact.path, eval_x, eval_y, reference)
-    options = dict(threads=settings.threads, min_time=settings.bench_seconds, device_profile=settings.device_profile)
-    note = None
-    if artifact.mcu is not None:  # an MCU runs TFLite Micro: its arena and flash are in the artifact's mcu report
-        measured = bench(artifact.path, accelerator="cpu", **options)
-        note = ("latency: LiteRT on this machine's CPU, not an MCU; arena and flash are measured in TFLite Micro "
-                "(edgekit bench --engine tflm adds host TFLM latency and MCU cycle estimates)")
-    else:
-        try:
-            measured = bench(artifact.path, accelerator=settings.target, **options)
-        except AcceleratorError as exc:  # no such accelerator on this machine: measure on its CPU, and say so
-            measured = bench(artifact.path, accelerator="cpu", **options)
-            note = f"latency measured on this machine's CPU, not the {settings.target} target: {exc}"
+    measured, note = (_bench_on_device if settings.device is not None else _bench_here)(artifact, settings)
     record = artifact.to_dict()
     record.update(_bench_figures(measured))
     record["metrics"] = metrics.to_dict()
@@ -372,9 +378,38 @@ def _measure_artifact(artifact, eval_x, eval_y, reference, settings: Settings) -
     return record
 
 
+def _bench_here(artifact, settings: Settings) -> tuple[Any, str | None]:
+    from edgekit.device_bench import bench
+    from edgekit.errors import AcceleratorError
+
+    options = dict(threads=settings.threads, min_time=settings.bench_seconds, device_profile=settings.device_profile)
+    if artifact.mcu is not None:  # an MCU runs TFLite Micro: its arena and flash are in the artifact's mcu report
+        return bench(artifact.path, accelerator="cpu", **options), (
+            "latency: LiteRT on this machine's CPU, not an MCU; arena and flash are measured in TFLite Micro "
+            "(edgekit bench --engine tflm adds host TFLM latency and MCU cycle estimates)")
+    try:
+        return bench(artifact.path, accelerator=settings.target, **options), None
+    except AcceleratorError as exc:  # no such accelerator on this machine: measure on its CPU, and say so
+        note = f"latency measured on this machine's CPU, not the {settings.target} target: {exc}"
+        return bench(artifact.path, accelerator="cpu", **options), note
+
+
+def _bench_on_device(artifact, settings: Settings) -> tuple[dict, str]:
+    """The device's own ``edgekit bench`` of the artifact, over SSH; a failure fails this variant only."""
+    from edgekit.devices import BenchSettings, bench_on_devices
+
+    device = settings.device
+    fleet = bench_on_devices([artifact.path], [device], BenchSettings(
+        threads=(settings.threads,), accelerator=settings.target, min_time=settings.bench_seconds,
+        device_profile=settings.device_profile), accept_new_host_key=settings.accept_new_host_key)
+    if fleet.failures:
+        raise EdgekitError(fleet.failures[0].message)
+    return fleet.results[0], f"latency, memory and energy measured on device {device.name} ({device.address})"
+
+
 def _bench_figures(result: Any) -> dict:
     """The figures of a device_bench result that the variant table, the ranking and the report use."""
-    data = asdict(result)
+    data = result if isinstance(result, dict) else asdict(result)  # a device's result arrives as JSON
     latency = data["latency"]
     return {
         "params": data["stats"]["params"],
@@ -386,6 +421,7 @@ def _bench_figures(result: Any) -> dict:
         "energy": data.get("energy", []),
         "accelerator": data.get("accelerator"),
         "conditions": data.get("conditions"),
+        "device": data.get("device"),  # set when a device measured it (edgekit.devices)
     }
 
 
@@ -408,6 +444,7 @@ def _results(model_path, loaded, train, eval_label, samples, original_metrics, v
             "device_profile": settings.device_profile,
             "threads": settings.threads,
             "bench_seconds": settings.bench_seconds,
+            "device": settings.device.describe() if settings.device is not None else None,
             "constraints": asdict(settings.constraints),
             "data": train.describe() if train is not None else None,
         },

@@ -87,6 +87,11 @@ def measurement_notes(results: dict) -> list[str]:
     return list(dict.fromkeys(n for n in notes if n))
 
 
+def _measured_on(settings: dict) -> str:
+    device = settings.get("device")
+    return f"device {device['name']} ({device['user']}@{device['host']}:{device['port']})" if device else "this machine"
+
+
 def _esc(value: Any) -> str:
     return html.escape(str(value))
 
@@ -198,8 +203,8 @@ def render(results: dict) -> str:
          if best else f"<b>No recommendation.</b> {_esc(ranking.get('reason', ''))}"),
         "</div>",
         f"<p class='meta'>Original model: top-1 {_esc(_pct(orig_top1))}; measured on {_esc(results.get('eval', {}).get('what', ''))}. "
-        f"Constraints: {_esc(_constraints(settings.get('constraints', {})))}. Latency measured on this machine "
-        f"({_esc(conditions.get('cpu_model') or 'CPU unknown')}), {_esc(settings.get('threads', 1))} thread(s).</p>",
+        f"Constraints: {_esc(_constraints(settings.get('constraints', {})))}. Latency measured on "
+        f"{_esc(_measured_on(settings))} ({_esc(conditions.get('cpu_model') or 'CPU unknown')}), {_esc(settings.get('threads', 1))} thread(s).</p>",
         *(f"<p class='meta'><b>Note:</b> {_esc(n)}</p>" for n in measurement_notes(results)),
         "<h2>Variants</h2><table id='variants'><thead><tr>" + "".join(f"<th>{_esc(h)}</th>" for h in head) + "</tr></thead><tbody>",
         *body, "</tbody></table>",

@@ -1,0 +1,232 @@
+"""edgekit.devices against a real OpenSSH sshd on 127.0.0.1 (tests/loopback_sshd.py).
+
+The "device" is a venv that `edgekit devices setup` makes over SSH with only edgekit[runtime] in it (no TensorFlow);
+every bench result says which environment ran it, so the tests can prove it ran there.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from edgekit.cli import cli
+from edgekit.devices import Device, resolve_devices
+from edgekit.errors import EdgekitError
+
+sys.path.insert(0, str(Path(__file__).parent))
+from loopback_sshd import LoopbackSshd, _keygen, python_running, unavailable  # noqa: E402
+
+pytest.importorskip("asyncssh", reason="needs edgekit[devices]")
+
+
+# ---- the inventory and the command line that runs on a device: no sshd needed ------------------------------
+def test_inventory_validates_and_resolves(tmp_path):
+    inv = tmp_path / "devices.yaml"
+    inv.write_text(yaml.safe_dump({"devices": {"pi": {"host": "10.0.0.2", "user": "pi", "device_profile": "rpi4"}},
+                                   "groups": {"lab": ["pi"]}}))
+    (pi,) = resolve_devices(["lab"], inv)
+    assert (pi.address, pi.remote_python) == ("pi@10.0.0.2:22", "edgekit-device/venv/bin/python")
+    (one_off,) = resolve_devices(["bob@192.168.1.7:2222"])
+    assert (one_off.user, one_off.host, one_off.port) == ("bob", "192.168.1.7", 2222)
+    with pytest.raises(EdgekitError, match=r"unknown device 'nope'.*pi, lab"):
+        resolve_devices(["nope"], inv)
+    inv.write_text(yaml.safe_dump({"devices": {"pi": {"host": "10.0.0.2", "password": "x"}}}))
+    with pytest.raises(EdgekitError, match=r"unknown keys \['password'\]; allowed: .*identity_file"):
+        resolve_devices(["pi"], inv)
+    for bad, match in [({"host": "a;rm -rf /"}, "not a host name"), ({"host": "h", "workdir": "../etc"}, "'..'"),
+                       ({"host": "h", "port": 0}, "not a TCP port")]:
+        inv.write_text(yaml.safe_dump({"devices": {"d": bad}}))
+        with pytest.raises(EdgekitError, match=match):
+            resolve_devices(["d"], inv)
+
+
+def test_remote_paths_stay_in_workdir_and_arguments_are_quoted():
+    from edgekit.devices.ssh import edgekit_command
+
+    d = Device(name="d", host="h", workdir="/srv/edgekit")
+    assert d.remote_path("models/ab.tflite") == "/srv/edgekit/models/ab.tflite"
+    with pytest.raises(EdgekitError, match="would leave the workdir"):
+        d.remote_path("../../etc/passwd")
+    command = edgekit_command(d, "bench", "m; rm -rf ~ $(reboot).tflite", "--json")
+    assert shlex.split(command) == ["/srv/edgekit/venv/bin/python", "-m", "edgekit", "bench",
+                                    "m; rm -rf ~ $(reboot).tflite", "--json"]
+
+
+# ---- a real sshd ------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def loopback(tmp_path_factory):
+    reason = unavailable()
+    if reason:
+        pytest.skip(reason)
+    server = LoopbackSshd(tmp_path_factory.mktemp("sshd")).start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture(scope="session")
+def lab(loopback, tmp_path_factory):
+    """An inventory whose 'loopback' device got edgekit[runtime] from `edgekit devices setup`, plus broken twins."""
+    root = tmp_path_factory.mktemp("lab")
+    work = root / "work"
+    _keygen(root / "impostor")  # what known_hosts says the device's key is: not the key the server has
+    other_key = root / "other_known_hosts"
+    other_key.write_text(f"[127.0.0.1]:{loopback.port} " + " ".join((root / "impostor.pub").read_text().split()[:2]))
+    venv_python = str(work / "venv" / "bin" / "python")
+    devices = {
+        "loopback": loopback.device(work),
+        "nopython": loopback.device(root / "w2", python="/nonexistent/bin/python"),
+        "noedgekit": loopback.device(root / "w3", python=str(Path(sys.base_prefix) / "bin" / "python3")),
+        "wrongkey": loopback.device(work, python=venv_python, known_hosts=str(other_key)),
+        "newhost": loopback.device(work, python=venv_python, known_hosts=str(root / "empty_known_hosts")),
+        "slow": loopback.device(work, python=venv_python, timeout=3),
+    }
+    inv = root / "devices.yaml"
+    inv.write_text(yaml.safe_dump({"devices": devices}))
+    done = CliRunner().invoke(cli, ["devices", "setup", "loopback", "--devices", str(inv)])
+    assert done.exit_code == 0, done.output
+    return {"inventory": inv, "root": root, "venv": work / "venv", "python": venv_python, "server": loopback}
+
+
+def _invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def test_check_reports_the_device_venv_and_what_is_missing(lab):
+    done = _invoke("devices", "check", "loopback", "nopython", "noedgekit", "--devices", lab["inventory"], "--json")
+    assert done.exit_code == 1  # two devices are not ready
+    checks = {c["device"]: c for c in json.loads(done.stdout)}
+    ok = checks["loopback"]
+    assert ok["ready"] and ok["info"]["prefix"] == str(lab["venv"]) and ok["info"]["missing"] == []
+    assert "tensorflow" not in ok["info"]["packages"] and ok["info"]["packages"]["ai-edge-litert"] == "2.3.0"
+    assert "cpu" in ok["info"]["accelerators"]["tflite"]
+    assert checks["nopython"]["problems"] == ["python /nonexistent/bin/python not found on the device (run: edgekit "
+                                              "devices setup nopython, or set 'python' in the inventory)"]
+    assert checks["noedgekit"]["problems"][0].startswith("edgekit is not installed for ")
+    assert checks["noedgekit"]["notes"][0].endswith("Python " + ".".join(map(str, sys.version_info[:3])))
+
+
+def test_bench_on_the_device_agrees_with_a_local_bench(lab, runtime_models, tmp_path):
+    model = runtime_models.fp32
+    args = ["--min-time", "0.5", "--json"]
+    remote = _invoke("bench", model, "--device", "loopback", "--devices", lab["inventory"], *args)
+    local = _invoke("bench", model, *args)
+    assert remote.exit_code == 0, remote.stderr
+    (r,), (here,) = json.loads(remote.stdout), json.loads(local.stdout)
+    assert r["device"]["name"] == "loopback" and r["model"] == str(model)
+    assert r["conditions"]["python_prefix"] == str(lab["venv"])  # it ran in the device's runtime-only venv
+    assert "tensorflow" not in r["conditions"]["versions"]
+    assert r["device"]["remote_model"].startswith(str(lab["root"] / "work" / "models") + "/")
+    assert (r["stats"], r["backend"], r["settings"]["threads"]) == (here["stats"], here["backend"], 1)
+    # the same CPU, measured one after the other on a shared 2-core machine: equal within its noise
+    assert 0.5 < r["latency"]["p50"] / here["latency"]["p50"] < 2.0
+
+
+def test_fleet_keeps_the_good_devices_and_says_why_each_other_failed(lab, runtime_models, tmp_path):
+    start = time.monotonic()
+    done = _invoke("bench", runtime_models.int8, "--device", "loopback", "--device", "nopython", "--device",
+                   "noedgekit", "--device", "wrongkey", "--device", "newhost", "--runs", "20", "--devices",
+                   lab["inventory"], "--json")
+    assert done.exit_code == 1
+    (result,) = json.loads(done.stdout)
+    assert result["device"]["name"] == "loopback" and result["latency"]["runs"] == 20
+    errors = sorted(done.stderr.splitlines())
+    assert len(errors) == 4 and all(e.startswith("error: device ") for e in errors), errors
+    assert "error: device newhost: 127.0.0.1:" in errors[0] and "pass --accept-new-host-key" in errors[0]
+    assert errors[1].startswith("error: device noedgekit: edgekit is not installed for")
+    assert errors[2].startswith("error: device nopython: python /nonexistent/bin/python not found")
+    assert errors[3].startswith("error: device wrongkey: the host key of 127.0.0.1:") and "does not match" in errors[3]
+    assert time.monotonic() - start < 30
+
+
+def test_accept_new_host_key_records_a_new_host_but_never_a_changed_one(lab):
+    known = Path(yaml.safe_load(lab["inventory"].read_text())["devices"]["newhost"]["known_hosts"])
+    known.unlink(missing_ok=True)
+    assert _invoke("devices", "check", "newhost", "--devices", lab["inventory"]).exit_code == 1
+    assert _invoke("devices", "check", "newhost", "--devices", lab["inventory"], "--accept-new-host-key").exit_code == 0
+    host_key = (lab["server"].root / "host_key.pub").read_text().split()[1]
+    assert host_key in known.read_text() and known.read_text().startswith(f"[127.0.0.1]:{lab['server'].port} ")
+    assert _invoke("devices", "check", "newhost", "--devices", lab["inventory"]).exit_code == 0  # now known
+    changed = _invoke("devices", "check", "wrongkey", "--devices", lab["inventory"], "--accept-new-host-key")
+    assert changed.exit_code == 1 and "does not match" in changed.stdout
+
+
+def test_a_timeout_is_one_line_and_stops_the_remote_bench(lab, runtime_models):
+    start = time.monotonic()
+    done = _invoke("bench", runtime_models.fp32, "--device", "slow", "--min-time", "60", "--devices", lab["inventory"])
+    assert done.exit_code == 1 and time.monotonic() - start < 20
+    assert done.stderr.strip() == "error: device slow: timed out after 3 s (raise 'timeout' in the inventory)"
+    deadline = time.monotonic() + 10  # the signal reaches the remote bench: it stops, it does not run on for 60 s
+    while python_running(lab["server"], "bench") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not python_running(lab["server"], "bench")
+
+
+def test_a_device_that_drops_mid_run_keeps_the_others_and_a_rerun_resumes(lab, runtime_models, tmp_path):
+    flaky = LoopbackSshd(tmp_path / "flaky", user_key=lab["server"].user_key).start()
+    inv = tmp_path / "devices.yaml"
+    devices = yaml.safe_load(lab["inventory"].read_text())["devices"]
+    devices["flaky"] = flaky.device(tmp_path / "flaky-work", python=lab["python"])
+    inv.write_text(yaml.safe_dump({"devices": devices}))
+    out = tmp_path / "fleet.json"
+    args = ["bench", runtime_models.fp32, "--device", "loopback", "--device", "flaky", "--runs", "200",
+            "--devices", inv, "-o", out, "--json"]
+
+    def pull_the_plug():
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # once flaky's edgekit bench runs, drop the device off the network
+            if python_running(flaky, "bench"):
+                flaky.kill()
+                return
+            time.sleep(0.05)
+
+    try:
+        killer = threading.Thread(target=pull_the_plug)
+        killer.start()
+        first = _invoke(*args)
+        killer.join()
+        assert first.exit_code == 1
+        assert first.stderr.startswith("error: device flaky: connection lost during the run"), first.stderr
+        (kept,) = json.loads(out.read_text())
+        assert kept["device"]["name"] == "loopback" and json.loads(first.stdout) == [kept]
+        flaky.start()  # the device is back: the re-run measures only what is missing
+        again = _invoke(*args)
+        assert again.exit_code == 0, again.stderr
+        results = json.loads(again.stdout)
+        assert [r["device"]["name"] for r in results] == ["loopback", "flaky"]
+        assert results[0] == kept  # reused, not measured again
+        assert results[1]["device"]["pushed_bytes"] == 0  # the model was already there (content-addressed)
+    finally:
+        flaky.kill()
+
+
+@pytest.mark.slow
+def test_optimize_ranks_by_the_devices_numbers(lab, digits_model_path, tmp_path):
+    recipes = tmp_path / "recipes.yaml"
+    recipes.write_text("variants:\n  - name: fp32\n  - name: dynamic\n    quantize: {mode: dynamic}\n")
+    done = _invoke("optimize", digits_model_path, "--recipe", recipes, "-o", tmp_path / "out", "--device", "loopback",
+                   "--devices", lab["inventory"], "--json")
+    assert done.exit_code == 0, done.stderr
+    results = json.loads(done.stdout)
+    assert results["settings"]["device"]["name"] == "loopback"
+    assert results["latency"]["device"]["name"] == "loopback"  # the interleaved timing that ranks ran there too
+    assert results["latency"]["device"]["python"] == lab["python"]
+    assert results["conditions"]["python_prefix"] == str(lab["venv"])
+    from edgekit.optimize.pipeline import candidates
+
+    artifacts = {f"{v['name']}/{a['format']}": a for v in results["variants"] for a in v["artifacts"]}
+    assert set(artifacts) == {"fp32/tflite", "dynamic/tflite"}
+    for c in candidates(results):
+        a = artifacts[c.name]
+        assert a["device"]["name"] == "loopback" and c.latency_ms == a["latency_ms"]["p50"]
+        assert a["latency_note"].startswith("latency, memory and energy measured on device loopback")
+    assert results["ranking"]["recommended"] in artifacts
+    report = (tmp_path / "out" / "report.html").read_text()
+    assert "Latency measured on device loopback (" in report
