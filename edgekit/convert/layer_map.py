@@ -34,6 +34,7 @@ class OpLayer:
     op: str  # builtin name, e.g. CONV_2D
     layer: str | None  # the innermost Keras layer, None if nothing names one
     path: tuple[str, ...]  # enclosing Keras layers/models, outermost first, ending with ``layer``
+    fused: tuple[str, ...]  # every layer its tensor names mention (a Conv2D with its BatchNorm and ReLU fused in)
     how: str  # "name" (read from its tensor names), "producer", "consumer" or "none"
     outputs: tuple[int, ...]  # tensor indices
     inputs: tuple[int, ...]  # non-constant input tensor indices
@@ -56,10 +57,10 @@ def keras_layers(model: Any) -> dict[str, str]:
     return found
 
 
-def layer_path(tensor_name: str, layer_names: Iterable[str]) -> tuple[str, ...]:
-    """The Keras layers named in one tensor name, outermost first (empty if none)."""
+def layer_paths(tensor_name: str, layer_names: Iterable[str]) -> list[tuple[str, ...]]:
+    """The Keras layer path (outermost first) of each ';'-separated part of one tensor name that names a layer."""
     names = set(layer_names)
-    best: tuple[str, ...] = ()
+    paths = []
     for part in tensor_name.split(";"):
         path = []
         for component in part.split("/")[:-1] or part.split("/"):
@@ -67,8 +68,18 @@ def layer_path(tensor_name: str, layer_names: Iterable[str]) -> tuple[str, ...]:
                 path.append(component)
             elif _CALL_SUFFIX.sub("", component) in names:  # layer_1: the second call of a shared layer
                 path.append(_CALL_SUFFIX.sub("", component))
-        if len(path) > len(best):
-            best = tuple(path)
+        if path:
+            paths.append(tuple(path))
+    return paths
+
+
+def layer_path(tensor_name: str, layer_names: Iterable[str]) -> tuple[str, ...]:
+    """The op's own layer from one tensor name: the deepest path; between equally deep ones the last part, which
+    is the first TF op of the fusion (``bn/FusedBatchNorm;conv/Conv2D`` belongs to ``conv``)."""
+    best: tuple[str, ...] = ()
+    for path in layer_paths(tensor_name, layer_names):
+        if len(path) >= len(best):
+            best = path
     return best
 
 
@@ -85,11 +96,13 @@ def map_ops(path: str | os.PathLike, layer_names: Iterable[str]) -> list[OpLayer
         outputs = tuple(int(t) for t in op.OutputsAsNumpy() if t >= 0) if op.OutputsLength() else ()
         inputs = tuple(int(t) for t in op.InputsAsNumpy() if t >= 0
                        and tflite_file.buffer_size(model, sub.Tensors(int(t)).Buffer()) == 0) if op.InputsLength() else ()
-        found = ()
+        found: tuple[str, ...] = ()
+        fused: dict[str, None] = {}
         for t in outputs:
             found = found or layer_path(tensor_names[t], layer_names)
+            fused.update(dict.fromkeys(c for path in layer_paths(tensor_names[t], layer_names) for c in path))
         dtype = tflite_file.tensor_type(sub.Tensors(outputs[0]).Type()) if outputs else "none"
-        raw.append([o, names[op.OpcodeIndex()], found, "name" if found else "none", outputs, inputs, dtype])
+        raw.append([o, names[op.OpcodeIndex()], found, "name" if found else "none", outputs, inputs, dtype, tuple(fused)])
     producer = {t: item for item in raw for t in item[4]}
     consumers: dict[int, list] = {}
     for item in raw:
@@ -107,9 +120,9 @@ def map_ops(path: str | os.PathLike, layer_names: Iterable[str]) -> list[OpLayer
         feeds = [c for t in item[4] for c in consumers.get(t, []) if c[2]]
         if feeds:
             item[2], item[3] = feeds[0][2], "consumer"
-    return [OpLayer(index=o, op=op, layer=found[-1] if found else None, path=found, how=how, outputs=outs, inputs=ins,
-                    output_names=tuple(tensor_names[t] for t in outs), dtype=dtype)
-            for o, op, found, how, outs, ins, dtype in raw]
+    return [OpLayer(index=o, op=op, layer=found[-1] if found else None, path=found, fused=fused or found, how=how,
+                    outputs=outs, inputs=ins, output_names=tuple(tensor_names[t] for t in outs), dtype=dtype)
+            for o, op, found, how, outs, ins, dtype, fused in raw]
 
 
 def layer_ops(ops: list[OpLayer]) -> dict[str, list[OpLayer]]:
@@ -134,4 +147,4 @@ def layer_output(ops: list[OpLayer]) -> int:
 def select(ops: list[OpLayer], names: Iterable[str]) -> list[OpLayer]:
     """Ops inside any of the Keras layers ``names`` (a nested model's name selects all its layers)."""
     wanted = set(names)
-    return [op for op in ops if wanted & set(op.path)]
+    return [op for op in ops if wanted & (set(op.path) | set(op.fused))]

@@ -65,7 +65,7 @@ class MixedQuantizer:
             raise ConversionError(f"ai-edge-quantizer could not calibrate {self.float_path.name}: {str(exc)[:300]}") from None
 
     def check_names(self, names: Iterable[str], what: str) -> None:
-        known = {c for op in self.ops for c in op.path}
+        known = {c for op in self.ops for c in op.path + op.fused}
         unknown = [n for n in names if n not in known]
         if unknown:
             raise EdgekitError(f"{what}: no op of the converted model belongs to layer(s) {', '.join(unknown)}; "
