@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -52,12 +53,13 @@ class LayerSensitivity:
     layer: str
     type: str  # Keras class name
     ops: tuple[str, ...]  # its TFLite ops, e.g. ("FULLY_CONNECTED", "SOFTMAX")
+    fused: tuple[str, ...]  # other Keras layers the converter folded into its ops (BatchNormalization, ReLU)
     inputs_from: tuple[str, ...]  # layers whose outputs it reads
     range: ActivationRange
     int8_step: float | None  # the int8 scale of its output in the all-int8 model
     int8_snr_db: float  # its output in the all-int8 model vs float
     int8_rmse_steps: float | None  # RMSE of that difference in int8 steps
-    alone_int8_snr_db: float  # model output SNR when only this layer is int8
+    alone_int8_snr_db: float  # model output SNR when only this layer is int8 (NaN: not measured)
     alone_int8_drop: float | None  # top-1 points lost when only this layer is int8
     alone_float_gain: float | None  # top-1 points gained when only this layer stays float
     cause: str = ""
@@ -90,8 +92,8 @@ class Sensitivity:
 
         head = (f"all int8: top-1 {_pct(self.int8_top1)} vs float {_pct(self.float_top1)}, output SNR "
                 f"{self.int8_snr_db:.1f} dB ({self.samples} samples); op→layer map: {self.mapping.get('summary', '')}")
-        rows = [[s.layer, s.type, "+".join(s.ops), _pts(s.alone_int8_drop), f"{s.alone_int8_snr_db:.1f}",
-                 _pts(s.alone_float_gain), f"{s.int8_snr_db:.1f}", "" if s.int8_rmse_steps is None else f"{s.int8_rmse_steps:.2f}",
+        rows = [[s.layer + (f" (+{', '.join(s.fused)})" if s.fused else ""), s.type, "+".join(s.ops), _pts(s.alone_int8_drop), _db(s.alone_int8_snr_db),
+                 _pts(s.alone_float_gain), _db(s.int8_snr_db), "" if s.int8_rmse_steps is None else f"{s.int8_rmse_steps:.2f}",
                  f"[{s.range.min:.3g}, {s.range.max:.3g}]", f"{s.range.channel_span_ratio:.0f}x", s.cause]
                 for s in self.layers[:limit]]
         table = render(["layer", "type", "ops", "drop if only int8", "SNR dB only int8", "gain if only float",
@@ -102,6 +104,10 @@ class Sensitivity:
 
 def _pct(v: float | None) -> str:
     return "n/a" if v is None else f"{100 * v:.2f}%"
+
+
+def _db(v: float) -> str:
+    return "" if math.isnan(v) else f"{v:.1f}"
 
 
 def _pts(v: float | None) -> str:
@@ -163,7 +169,8 @@ def _all_tensors(model: bytes | str | os.PathLike, x: Sequence[np.ndarray]) -> t
     from ai_edge_litert.interpreter import Interpreter
 
     content = model if isinstance(model, bytes) else Path(model).read_bytes()
-    with quiet_native():
+    with quiet_native(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "preserve_all_tensors is for debugging": it is, here
         it = Interpreter(model_content=content, experimental_preserve_all_tensors=True)
         details = it.get_input_details()
         for d, arr in zip(details, x):
@@ -218,18 +225,21 @@ def _cause(s: ActivationRange, step: float | None, inputs: list[str], ranges: di
 
 # ---- analysis --------------------------------------------------------------------------------------------------
 def analyze(quantizer: MixedQuantizer, keras_model: Any, x: Sequence[np.ndarray], labels: Any = None,
-            calibration: Sequence[np.ndarray] | None = None, evaluator: Evaluator | None = None) -> Sensitivity:
-    """Per-layer int8 sensitivity of ``quantizer``'s model on inputs ``x`` (and ``labels`` for top-1 figures)."""
+            calibration: Sequence[np.ndarray] | None = None, evaluator: Evaluator | None = None,
+            trials: bool = True) -> Sensitivity:
+    """Per-layer int8 sensitivity of ``quantizer``'s model on inputs ``x`` (and ``labels`` for top-1 figures).
+    ``trials=False`` skips the two models per layer (only-this-layer int8 / float): ranges and all-int8 errors only."""
     own = evaluator is None
     evaluator = evaluator or Evaluator(quantizer.float_path, x, labels)
     try:
-        return _analyze(quantizer, keras_model, list(x), evaluator, list(calibration) if calibration is not None else list(x))
+        return _analyze(quantizer, keras_model, list(x), evaluator, list(calibration) if calibration is not None else list(x),
+                        trials)
     finally:
         if own:
             evaluator.close()
 
 
-def _analyze(quantizer: MixedQuantizer, keras_model, x, evaluator: Evaluator, calibration) -> Sensitivity:
+def _analyze(quantizer: MixedQuantizer, keras_model, x, evaluator: Evaluator, calibration, trials: bool) -> Sensitivity:
     types = keras_layers(keras_model) if keras_model is not None else {}
     float_ops = quantizer.layers
     int8_model = quantizer.quantize()
@@ -252,12 +262,14 @@ def _analyze(quantizer: MixedQuantizer, keras_model, x, evaluator: Evaluator, ca
                 snr = snr_db(cal_int8[t8], reference)
                 if step:
                     rmse_steps = float(np.sqrt(np.mean((cal_int8[t8] - reference) ** 2)) / step)
-        others = [l for l in float_ops if l != name]
-        alone_top1, alone_snr = evaluator.measure(quantizer.quantize(keep_float=others))
-        kept_top1, _ = evaluator.measure(quantizer.quantize(keep_float=[name]))
+        alone_top1, alone_snr, kept_top1 = None, math.nan, None
+        if trials:
+            alone_top1, alone_snr = evaluator.measure(quantizer.quantize(keep_float=[l for l in float_ops if l != name]))
+            kept_top1, _ = evaluator.measure(quantizer.quantize(keep_float=[name]))
         inputs = list(dict.fromkeys(producer[t] for op in ops for t in op.inputs if producer.get(t) not in (None, name)))
         rows.append(LayerSensitivity(
-            layer=name, type=types.get(name, "?"), ops=tuple(op.op for op in ops), inputs_from=tuple(inputs),
+            layer=name, type=types.get(name, "?"), ops=tuple(op.op for op in ops),
+            fused=tuple(dict.fromkeys(f for op in ops for f in op.fused if f != name)), inputs_from=tuple(inputs),
             range=ranges[name], int8_step=step, int8_snr_db=snr, int8_rmse_steps=rmse_steps,
             alone_int8_snr_db=alone_snr,
             alone_int8_drop=None if alone_top1 is None else 100 * (evaluator.float_top1 - alone_top1),
@@ -270,7 +282,10 @@ def _analyze(quantizer: MixedQuantizer, keras_model, x, evaluator: Evaluator, ca
 
 
 def sensitivity_key(s: LayerSensitivity) -> tuple:
-    """Most sensitive first: most top-1 lost when only this layer is int8, then lowest output SNR."""
+    """Most sensitive first: most top-1 lost when only this layer is int8, then lowest output SNR (without those
+    trials: lowest SNR of its output in the all-int8 model)."""
+    if math.isnan(s.alone_int8_snr_db):
+        return (0.0, s.int8_snr_db if not math.isnan(s.int8_snr_db) else math.inf)
     return (-(s.alone_int8_drop or 0.0), s.alone_int8_snr_db)
 
 
@@ -284,9 +299,15 @@ def map_ops_bytes(model: bytes, layer_names) -> list[OpLayer]:
 def check_mapping(quantizer: MixedQuantizer, keras_model: Any, x: Sequence[np.ndarray]) -> dict:
     """Compare each layer's last float op with the Keras layer's own output on the same inputs."""
     top = {layer.name: layer for layer in keras_model.layers}
-    names = [n for n in quantizer.layers if n in top]
+    pairs = []  # (layer, the Keras layer whose output its last op produces: relu1 for conv1+bn1+relu1 fused)
+    for name, ops in quantizer.layers.items():
+        out = layer_output(ops)
+        producer = next(op for op in ops if out in op.outputs)
+        shown = next((f for f in producer.fused if f in top), name)
+        if shown in top:
+            pairs.append((name, shown))
     try:
-        probe = _functional(keras_model, [top[n].output for n in names])
+        probe = _functional(keras_model, [top[shown].output for _, shown in pairs])
         with quiet_native():
             outs = probe.predict(x[0] if len(x) == 1 else list(x), verbose=0)
     except Exception as exc:  # a layer with several outputs, a subclassed model: say so
@@ -294,6 +315,7 @@ def check_mapping(quantizer: MixedQuantizer, keras_model: Any, x: Sequence[np.nd
     outs = outs if isinstance(outs, list) else [outs]
     values, _ = _all_tensors(quantizer.float_path, x)
     mismatched = []
+    names = [name for name, _ in pairs]
     for name, keras_out in zip(names, outs):
         got = values[layer_output(quantizer.layers[name])]
         ref = np.asarray(keras_out, dtype=np.float64)
@@ -366,7 +388,9 @@ def search(quantizer: MixedQuantizer, keras_model: Any, x: Sequence[np.ndarray],
         raise DataError(f"the accuracy bound must be a number of top-1 points >= 0; got {max_drop!r}")
     evaluator = Evaluator(quantizer.float_path, x, labels)
     try:
-        report = analyze(quantizer, keras_model, x, labels, calibration, evaluator)
+        int8_top1, _ = evaluator.measure(quantizer.quantize())
+        plain_ok = 100 * (evaluator.float_top1 - int8_top1) <= max_drop + 1e-9
+        report = analyze(quantizer, keras_model, x, labels, calibration, evaluator, trials=not plain_ok)
         steps: list[SearchStep] = []
         tried: dict[tuple[str, ...], SearchStep] = {}
 

@@ -1,0 +1,114 @@
+"""Selective int8 (issue 16): ops mapped to Keras layers, per-layer sensitivity, the accuracy-bounded search.
+
+The collapsing model is the digits sample with one channel of bn1 (fused into conv1's op) scaled up 1000x and
+conv2's matching input weights scaled down: the float function is unchanged, plain int8 collapses."""
+
+import numpy as np
+import pytest
+
+from edgekit.convert.layer_map import keras_layers, layer_path, map_ops, select
+
+SCALE, CHANNEL = 1000.0, 5
+
+
+@pytest.fixture(scope="module")
+def outlier_keras(digits_keras):
+    from edgekit._tf import tf_keras
+
+    model = tf_keras().models.clone_model(digits_keras)
+    model.set_weights(digits_keras.get_weights())
+    gamma, beta, mean, var = model.get_layer("bn1").get_weights()
+    gamma[CHANNEL] *= SCALE
+    beta[CHANNEL] *= SCALE
+    model.get_layer("bn1").set_weights([gamma, beta, mean, var])
+    kernel, bias = model.get_layer("conv2").get_weights()
+    kernel[:, :, CHANNEL, :] /= SCALE
+    model.get_layer("conv2").set_weights([kernel, bias])
+    return model
+
+
+def _quantizer(model, digits_data, tmp_path_factory):
+    from edgekit.convert import to_tflite
+    from edgekit.convert.mixed_precision import MixedQuantizer
+
+    path = tmp_path_factory.mktemp("mixed") / "float.tflite"
+    to_tflite(model, path)
+    return MixedQuantizer(path, keras_layers(model), [digits_data["x_train"][:100]])
+
+
+@pytest.fixture(scope="module")
+def sample_quantizer(digits_keras, digits_data, tmp_path_factory):
+    return _quantizer(digits_keras, digits_data, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def outlier_quantizer(outlier_keras, digits_data, tmp_path_factory):
+    return _quantizer(outlier_keras, digits_data, tmp_path_factory)
+
+
+def test_layer_path_reads_keras_names_from_tensor_names():
+    names = ["conv", "bn", "relu", "block", "dense"]
+    assert layer_path("model/relu/Relu;model/bn/FusedBatchNormV3;model/conv/Conv2D", names) == ("conv",)
+    assert layer_path("outer/block/dense/MatMul", names) == ("block", "dense")
+    assert layer_path("model/conv_1/Conv2D", names) == ("conv",)  # the second call of a shared layer
+    assert layer_path("StatefulPartitionedCall:0", names) == ()
+    assert layer_path("model/conv1/Conv2D", names) == ()  # no prefix matching: conv1 is not conv
+
+
+def test_every_op_of_the_sample_maps_to_its_keras_layer(sample_quantizer):
+    ops = sample_quantizer.ops
+    by_op = [(op.op, op.layer) for op in ops]
+    assert by_op == [("CONV_2D", "conv1"), ("CONV_2D", "conv2"), ("MUL", "bn2"), ("ADD", "bn2"), ("MAX_POOL_2D", "pool"),
+                     ("RESHAPE", "flatten"), ("FULLY_CONNECTED", "fc1"), ("FULLY_CONNECTED", "probs"), ("SOFTMAX", "probs")]
+    assert ops[0].fused == ("relu1", "bn1", "conv1")  # conv1 + bn1 + relu1 are one op
+    assert ops[-1].how == "producer"  # the softmax is named after the model output
+    assert [op.index for op in select(ops, ["bn1"])] == [0]
+
+
+def test_selective_quantization_keeps_named_layers_float(outlier_quantizer, digits_data, tmp_path):
+    from edgekit import runtime
+    from edgekit.convert.mixed_precision import op_precisions
+    from edgekit.errors import EdgekitError
+
+    x, y = digits_data["x_val"], digits_data["y_val"]
+    names = [op.layer for op in outlier_quantizer.ops]
+    top1 = {}
+    for label, keep, wide in (("int8", (), ()), ("float", ("conv1", "conv2"), ()), ("int16", (), ("conv1", "conv2"))):
+        path = tmp_path / f"{label}.tflite"
+        path.write_bytes(outlier_quantizer.quantize(keep_float=keep, int16x8=wide))
+        with runtime.load(path) as model:
+            top1[label] = float(np.mean(model.predict(x).argmax(axis=1) == y))
+        precisions = op_precisions(path, names)
+        assert precisions["compute_ops"] == 4
+        assert precisions["int8_compute_ops"] == (4 if label == "int8" else 2)
+    assert top1["int8"] < 0.3  # plain int8 collapses
+    assert top1["float"] > 0.95
+    assert top1["int16"] > 0.9  # int16 activations for the two layers also rescue it, with integer kernels
+    with pytest.raises(EdgekitError, match="no op of the converted model belongs to layer.*nope.*layers with ops: conv1"):
+        outlier_quantizer.quantize(keep_float=["nope"])
+
+
+def test_search_keeps_the_outlier_layers_float_and_names_the_cause(outlier_quantizer, outlier_keras, digits_data):
+    from edgekit.convert.sensitivity import search
+
+    x, y = digits_data["x_val"][:200], digits_data["y_val"][:200]
+    result = search(outlier_quantizer, outlier_keras, [x], y, 1.0, [digits_data["x_train"][:100]])
+    assert result.int8_top1 < 0.3
+    assert result.met and result.drop <= 1.0
+    assert set(result.keep_float) == {"conv1", "conv2"}  # the two ends of the outlier tensor; fc1 and probs stay int8
+    report = result.sensitivity
+    assert report.mapping["matched"] == report.mapping["checked"] == 7
+    conv1 = next(s for s in report.layers if s.layer == "conv1")
+    assert conv1.range.widest_channel == CHANNEL and conv1.range.channel_span_ratio > 100
+    assert f"output channel {CHANNEL} spans" in conv1.cause
+    assert {s.layer for s in report.layers[:2]} == {"conv1", "conv2"}
+    assert "conv1: output channel 5 spans" in result.summary()
+
+
+def test_search_keeps_the_sample_all_int8(sample_quantizer, digits_keras, digits_data):
+    from edgekit.convert.sensitivity import search
+
+    result = search(sample_quantizer, digits_keras, [digits_data["x_val"][:200]], digits_data["y_val"][:200], 1.0)
+    assert result.keep_float == () and result.met
+    assert len(result.steps) == 1  # plain int8 already meets the bound: nothing else is tried
+    assert "every layer stays int8" in result.summary()
