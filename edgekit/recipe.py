@@ -28,6 +28,7 @@ CHANNEL_CRITERIA = ("l1", "l2", "l1-bn")  # the names of edgekit.optimize.channe
 CLUSTER_INITS = ("kmeans++", "linear", "density", "random")
 MAX_NAME = 64
 _SAFE_NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_NAME - 1}}}")  # a folder name: never '.', '..' or hidden
+AUTO = "auto"  # quantize.keep_float: search for the layers
 
 
 def _choice(what: str, value: Any, allowed: tuple) -> None:
@@ -144,12 +145,19 @@ class Cluster:
 @dataclass(frozen=True)
 class Quantize:
     """``mode`` is the conversion's quantization; ``aware`` adds quantization-aware training before it;
-    ``calibration_method`` picks ONNX Runtime's activation-range calibration for int8 ONNX artifacts."""
+    ``calibration_method`` picks ONNX Runtime's activation-range calibration for int8 ONNX artifacts.
+
+    Selective int8 (``mode: int8``): ``keep_float`` names Keras layers that stay float and ``int16x8`` layers that
+    get int16 activations; ``keep_float: auto`` searches for the smallest such set that meets the accuracy bound
+    (``edgekit quantize --max-accuracy-drop``, or optimize's bound), and the recipe written beside the artifact
+    names the layers it found."""
 
     mode: str = "none"
     aware: bool = False
     io_dtype: str = "float32"
     calibration_method: str = "minmax"
+    keep_float: tuple[str, ...] | str = ()
+    int16x8: tuple[str, ...] = ()
 
     def __post_init__(self):
         _choice("quantize.mode", self.mode, QUANTIZE_MODES)
@@ -159,6 +167,27 @@ class Quantize:
             raise RecipeError(f"quantize.aware (QAT) produces an int8 model; set quantize.mode to int8, not {self.mode!r}")
         if self.io_dtype != "float32" and self.mode != "int8":
             raise RecipeError(f"quantize.io_dtype {self.io_dtype!r} needs quantize.mode int8; got {self.mode!r}")
+        if self.keep_float != AUTO:
+            object.__setattr__(self, "keep_float", _names(self.keep_float, "quantize.keep_float"))
+        object.__setattr__(self, "int16x8", _names(self.int16x8, "quantize.int16x8"))
+        if self.mixed:
+            if self.mode != "int8" or self.aware:
+                raise RecipeError(f"quantize.keep_float/int16x8 select layers of a post-training int8 model; set "
+                                  f"quantize.mode to int8 without aware (got mode {self.mode!r}, aware {self.aware})")
+            if self.io_dtype == "uint8":
+                raise RecipeError("quantize.keep_float/int16x8 keep input/output float32 or int8; uint8 I/O needs plain int8")
+            both = sorted(set(self.int16x8) & set(() if self.searches else self.keep_float))
+            if both:
+                raise RecipeError(f"layer(s) {', '.join(both)} are in both quantize.keep_float and quantize.int16x8; pick one")
+
+    @property
+    def mixed(self) -> bool:
+        """Some layers stay out of int8 (selective quantization), or a search decides which."""
+        return bool(self.keep_float) or bool(self.int16x8)
+
+    @property
+    def searches(self) -> bool:
+        return self.keep_float == AUTO
 
 
 @dataclass(frozen=True)
@@ -238,7 +267,8 @@ class Recipe:
             if value is None:
                 continue
             if dataclasses.is_dataclass(value):
-                value = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(value).items()}
+                value = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(value).items()
+                         if not (f.name == "quantize" and k in ("keep_float", "int16x8") and not v)}
             elif isinstance(value, tuple):
                 value = list(value)
             out[f.name] = value

@@ -33,6 +33,7 @@ class Target:
     extra: str = "full"  # the pip extra the converter needs
     options: tuple[str, ...] = ()  # converter options beyond the common ones (e.g. ONNX opset)
     tag: str = ""  # added to the model's stem in default output names
+    selective: bool = False  # can keep named layers out of int8 (quantize.keep_float / int16x8)
     description: str = ""
     weight_reader: str = ""  # "module:function" reading the weights the artifact ships: (path, layer_names) -> [WeightStats]
 
@@ -73,7 +74,7 @@ TARGETS: dict[str, Target] = {
     "tflite": Target(
         "tflite", ".tflite", "edgekit.convert.targets:tflite_converter",
         quantize_modes=("none", "dynamic", "float16", "int8", "int16x8"), io_dtypes=("float32", "int8", "uint8"),
-        calibration_modes=("int8", "int16x8"), runtime="litert",
+        calibration_modes=("int8", "int16x8"), runtime="litert", selective=True,
         weight_reader="edgekit.optimize.tflite_weights:tflite_weight_stats",
         description="TensorFlow Lite / LiteRT flatbuffer, float32 or quantized"),
     "onnx": Target(

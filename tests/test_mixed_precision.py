@@ -112,3 +112,39 @@ def test_search_keeps_the_sample_all_int8(sample_quantizer, digits_keras, digits
     assert result.keep_float == () and result.met
     assert len(result.steps) == 1  # plain int8 already meets the bound: nothing else is tried
     assert "every layer stays int8" in result.summary()
+
+
+def test_a_recipe_with_keep_float_converts_to_one_selective_artifact(outlier_keras, digits_data, tmp_path):
+    from edgekit import runtime
+    from edgekit.convert import convert_for_recipe
+    from edgekit.errors import EdgekitError
+    from edgekit.recipe import Recipe
+
+    recipe = Recipe.from_yaml("name: mixed\nquantize: {mode: int8, keep_float: [bn1, conv2]}")  # bn1 is fused into conv1
+    artifact = convert_for_recipe(outlier_keras, recipe, "tflite", tmp_path / "mixed.tflite",
+                                  calibration=digits_data["x_train"][:100])
+    assert artifact.quantize == "int8" and artifact.io_dtype == "float32"
+    assert "2 of 4 conv/FC ops int8" in artifact.notes[0] and "bn1, conv2" in artifact.notes[1]
+    with runtime.load(artifact.path) as model:
+        top1 = np.mean(model.predict(digits_data["x_val"]).argmax(axis=1) == digits_data["y_val"])
+    assert top1 > 0.95
+    with pytest.raises(EdgekitError, match="keep_float: auto; resolve it"):
+        convert_for_recipe(outlier_keras, recipe.replace(quantize=recipe.quantize.__class__(mode="int8", keep_float="auto")),
+                           "tflite", tmp_path / "auto.tflite", calibration=digits_data["x_train"][:100])
+    assert not (tmp_path / "auto.tflite").exists()
+
+
+def test_quantize_recipe_fields_validate_and_round_trip():
+    from edgekit.recipe import Recipe, RecipeError
+
+    for text in ("{mode: int8, keep_float: [conv1], int16x8: [fc1]}", "{mode: int8, keep_float: auto, io_dtype: int8}"):
+        recipe = Recipe.from_yaml(f"name: m\nquantize: {text}")
+        assert Recipe.from_yaml(recipe.to_yaml()) == recipe and recipe.quantize.mixed
+    assert Recipe.from_yaml("name: m\nquantize: {mode: int8, keep_float: auto}").quantize.searches
+    assert "keep_float" not in Recipe("plain").to_dict()["quantize"]  # plain recipes read as before
+    for text, message in (("{mode: float16, keep_float: [a]}", "post-training int8 model; set quantize.mode to int8"),
+                          ("{mode: int8, aware: true, int16x8: [a]}", "without aware"),
+                          ("{mode: int8, keep_float: [a], int16x8: [a]}", "layer\\(s\\) a are in both"),
+                          ("{mode: int8, io_dtype: uint8, keep_float: auto}", "uint8 I/O needs plain int8")):
+        with pytest.raises(RecipeError, match=message):
+            Recipe.from_yaml(f"name: m\nquantize: {text}")

@@ -10,9 +10,11 @@ Which ops belong to which Keras layer comes from :mod:`edgekit.convert.layer_map
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -59,7 +61,7 @@ class MixedQuantizer:
         q = quantizer.Quantizer(self._float)
         q.load_quantization_recipe(self.recipe())
         try:
-            with quiet_native():
+            with quiet():
                 self._calibration = q.calibrate({key: data})
         except Exception as exc:
             raise ConversionError(f"ai-edge-quantizer could not calibrate {self.float_path.name}: {str(exc)[:300]}") from None
@@ -89,10 +91,18 @@ class MixedQuantizer:
         q = self._quantizer.Quantizer(self._float)
         q.load_quantization_recipe(self.recipe(keep_float, int16x8))
         try:
-            with quiet_native():
+            with quiet():
                 return bytes(q.quantize(self._calibration, enable_progress_report=False).quantized_model)
         except Exception as exc:
             raise ConversionError(f"ai-edge-quantizer failed on {self.float_path.name}: {str(exc)[:300]}") from None
+
+
+@contextlib.contextmanager
+def quiet():
+    """ai-edge-quantizer's progress bars and LiteRT's "preserve_all_tensors is for debugging" warning: expected here."""
+    with quiet_native(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
 
 
 def _static(regex: str, activation_bits: int) -> dict:
@@ -137,3 +147,53 @@ def op_precisions(path: str | os.PathLike, layer_names: Iterable[str]) -> dict[s
 
 def recipe_json(recipe: list[dict]) -> str:
     return json.dumps(recipe, indent=2)
+
+
+def quantizer_for(model: Any, workdir: str | os.PathLike, calibration: Any, io_dtype: str = "float32",
+                  trust_model: bool = False) -> tuple[MixedQuantizer, Any]:
+    """Convert ``model`` to a float ``.tflite`` in ``workdir`` (parity-checked) and calibrate a
+    :class:`MixedQuantizer` on it. Returns the quantizer and the Keras model (for layer names and types)."""
+    from edgekit.convert.layer_map import keras_layers
+    from edgekit.keras.source import open_source
+    from edgekit.convert.tflite import _calibration, _convert
+    from edgekit.recipe import Quantize
+
+    source = open_source(model, trust_model)
+    keras_model = getattr(source, "model", None)
+    samples, _ = _calibration(source, "int8", calibration, aware=False)
+    float_path = Path(workdir) / f"{source.name}_float32.tflite"
+    _convert(source, float_path, Quantize(), None, None, batch=None, fmt="tflite")
+    names = keras_layers(keras_model) if keras_model is not None else {}
+    return MixedQuantizer(float_path, names, samples, io_dtype=io_dtype), keras_model
+
+
+def to_tflite_mixed(model: Any, output: str | os.PathLike, keep_float: Sequence[str] = (), int16x8: Sequence[str] = (),
+                    calibration: Any = None, io_dtype: str = "float32", eval_data: Any = None, trust_model: bool = False):
+    """One ``.tflite`` at ``output``: int8, except the Keras layers ``keep_float`` (float32) and ``int16x8`` (int16
+    activations, int8 weights). Returns an :class:`~edgekit.convert.artifact.Artifact` whose notes say what stayed
+    out of int8 and how many conv/FC ops remain int8."""
+    import tempfile
+
+    from edgekit.convert.artifact import ParityInputs, make_artifact, write_verified
+    from edgekit.keras.source import open_source
+
+    source = open_source(model, trust_model)
+    with tempfile.TemporaryDirectory(prefix="edgekit-mixed-") as tmp:
+        quantizer, _ = quantizer_for(source.model if hasattr(source, "model") else model, tmp, calibration, io_dtype)
+        data = quantizer.quantize(keep_float, int16x8)
+        parity = write_verified(source, output, lambda p: p.write_bytes(data), ParityInputs.for_source(source, eval_data),
+                                None, f"selective int8 conversion of {source.name}")
+        counts = op_precisions(output, [c for op in quantizer.ops for c in op.path + op.fused])
+    notes = [f"selective int8 (ai-edge-quantizer): {counts['int8_compute_ops']} of {counts['compute_ops']} conv/FC ops int8"]
+    if keep_float:
+        notes.append(f"float32 layers: {', '.join(keep_float)}")
+    if int16x8:
+        notes.append(f"int16-activation layers: {', '.join(int16x8)}")
+    return make_artifact(output, source, format="tflite", quantize="int8", io_dtype=io_dtype,
+                         calibration=_calibration_label(calibration), parity=parity, notes=tuple(notes))
+
+
+def _calibration_label(calibration: Any) -> str:
+    if isinstance(calibration, str) and calibration == "random":
+        return "synthetic (seeded random)"
+    return f"data: {calibration}" if isinstance(calibration, (str, os.PathLike)) else "data: arrays"

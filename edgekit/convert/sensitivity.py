@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -31,8 +30,9 @@ import numpy as np
 
 from edgekit._log import quiet_native
 from edgekit.convert.layer_map import COMPUTE_OPS, OpLayer, keras_layers, layer_ops, layer_output, map_ops
-from edgekit.convert.mixed_precision import MixedQuantizer
+from edgekit.convert.mixed_precision import MixedQuantizer, quiet
 from edgekit.errors import DataError
+from edgekit.metrics import rel_max_error, snr_db
 
 WIDE_CHANNEL = 20.0  # widest channel span / median channel span above which per-tensor int8 loses the others
 MAPPING_TOLERANCE = 1e-3  # relative to the layer output's largest magnitude
@@ -150,18 +150,10 @@ class Evaluator:
         """(top-1, output SNR in dB against the float model)."""
         self.runs += 1
         out = self._outputs(model)
-        return self.top1(out), snr_db(out, self.reference)
+        return self.top1(out), snr_db(self.reference, out)
 
     def close(self) -> None:
         self._dir.cleanup()
-
-
-def snr_db(values: np.ndarray, reference: np.ndarray) -> float:
-    noise = float(np.sum((np.asarray(values, np.float64) - reference) ** 2))
-    signal = float(np.sum(np.asarray(reference, np.float64) ** 2))
-    if noise == 0:
-        return math.inf
-    return 10 * math.log10(signal / noise) if signal else -math.inf
 
 
 def _all_tensors(model: bytes | str | os.PathLike, x: Sequence[np.ndarray]) -> tuple[dict[int, np.ndarray], dict[int, tuple]]:
@@ -169,8 +161,7 @@ def _all_tensors(model: bytes | str | os.PathLike, x: Sequence[np.ndarray]) -> t
     from ai_edge_litert.interpreter import Interpreter
 
     content = model if isinstance(model, bytes) else Path(model).read_bytes()
-    with quiet_native(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "preserve_all_tensors is for debugging": it is, here
+    with quiet():
         it = Interpreter(model_content=content, experimental_preserve_all_tensors=True)
         details = it.get_input_details()
         for d, arr in zip(details, x):
@@ -259,7 +250,7 @@ def _analyze(quantizer: MixedQuantizer, keras_model, x, evaluator: Evaluator, ca
             t8 = layer_output(int8_ops[name])
             step = quant.get(t8, (0.0, 0))[0] or None
             if t8 in cal_int8 and cal_int8[t8].shape == reference.shape:
-                snr = snr_db(cal_int8[t8], reference)
+                snr = snr_db(reference, cal_int8[t8])
                 if step:
                     rmse_steps = float(np.sqrt(np.mean((cal_int8[t8] - reference) ** 2)) / step)
         alone_top1, alone_snr, kept_top1 = None, math.nan, None
@@ -319,8 +310,7 @@ def check_mapping(quantizer: MixedQuantizer, keras_model: Any, x: Sequence[np.nd
     for name, keras_out in zip(names, outs):
         got = values[layer_output(quantizer.layers[name])]
         ref = np.asarray(keras_out, dtype=np.float64)
-        scale = float(np.max(np.abs(ref))) or 1.0
-        if got.shape != ref.shape or float(np.max(np.abs(got - ref))) > MAPPING_TOLERANCE * scale:
+        if got.shape != ref.shape or rel_max_error(ref, got) > MAPPING_TOLERANCE:
             mismatched.append(name)
     unnamed = [op.op for op in quantizer.ops if op.layer is None]
     summary = f"{len(names) - len(mismatched)}/{len(names)} layers reproduce their Keras output"
@@ -332,7 +322,7 @@ def check_mapping(quantizer: MixedQuantizer, keras_model: Any, x: Sequence[np.nd
 
 def _functional(model, outputs):
     from edgekit._tf import keras3, tf_keras
-    from edgekit.keras_model import is_keras3_model
+    from edgekit.keras.loading import is_keras3_model
 
     return (keras3() if is_keras3_model(model) else tf_keras()).Model(model.inputs, outputs)
 

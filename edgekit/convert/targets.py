@@ -16,7 +16,7 @@ from edgekit.data import check_data_source
 from edgekit.errors import EdgekitError
 from edgekit.keras.loading import check_model_file
 from edgekit.recipe import Quantize
-from edgekit.targets import Target, target
+from edgekit.targets import TARGETS, Target, target
 
 # converter(model, output, quant, calibration, eval_data, trust_model, **options) -> Artifact
 Converter = Callable[..., Artifact]
@@ -25,6 +25,11 @@ Converter = Callable[..., Artifact]
 def tflite_converter(model, output, quant: Quantize, calibration=None, eval_data=None, trust_model=False) -> Artifact:
     from edgekit.convert.tflite import to_tflite
 
+    if quant.mixed:
+        from edgekit.convert.mixed_precision import to_tflite_mixed
+
+        return to_tflite_mixed(model, output, quant.keep_float, quant.int16x8, calibration=calibration,
+                               io_dtype=quant.io_dtype, eval_data=eval_data, trust_model=trust_model)
     return to_tflite(model, output, quantize=quant.mode, calibration=calibration, io_dtype=quant.io_dtype,
                      eval_data=eval_data, trust_model=trust_model)
 
@@ -103,14 +108,24 @@ def convert(
 
 def convert_for_recipe(model: Any, recipe, fmt: str, output: str | os.PathLike, calibration: Any = None, eval_data: Any = None) -> Artifact:
     """The artifact ``recipe`` asks for in format ``fmt`` (one of ``recipe.formats``): the recipe's quantization where
-    the target produces it, float where the target cannot quantize that way (e.g. int16x8 for ONNX). Calibration data is used
-    only where needed."""
+    the target produces it, float where the target cannot quantize that way (e.g. int16x8 for ONNX). Calibration data is
+    used only where needed. Layers a recipe keeps out of int8 (``keep_float``/``int16x8``) need a selective target."""
     t = target(fmt)
-    mode = t.mode_for(recipe.quantize.mode)
+    quant = recipe.quantize
+    if quant.searches:
+        raise EdgekitError(f"recipe {recipe.name!r} has quantize.keep_float: auto; resolve it with "
+                           "edgekit.convert.sensitivity.search first (edgekit quantize/optimize do)")
+    mode = t.mode_for(quant.mode)
     if mode is None:
-        raise EdgekitError(f"the {fmt} format needs quantize.mode {' or '.join(t.quantize_modes)}; the recipe has {recipe.quantize.mode}")
-    io = recipe.quantize.io_dtype if mode == recipe.quantize.mode else "float32"
+        raise EdgekitError(f"the {fmt} format needs quantize.mode {' or '.join(t.quantize_modes)}; the recipe has {quant.mode}")
+    io = quant.io_dtype if mode == quant.mode else "float32"
     if mode == "int8" and io not in t.io_dtypes:
         io = t.default_io_dtype(mode)
-    options = {"calibration_method": recipe.quantize.calibration_method}
-    return _run(t, model, output, Quantize(mode=mode, io_dtype=io), calibration, eval_data, False, options)
+    selected = {}
+    if quant.mixed and mode == quant.mode:
+        if not t.selective:
+            raise EdgekitError(f"the {fmt} format quantizes every layer; quantize.keep_float/int16x8 need one of "
+                               f"{', '.join(n for n, x in TARGETS.items() if x.selective)}")
+        selected = {"keep_float": quant.keep_float, "int16x8": quant.int16x8}
+    options = {"calibration_method": quant.calibration_method}
+    return _run(t, model, output, Quantize(mode=mode, io_dtype=io, **selected), calibration, eval_data, False, options)
