@@ -577,7 +577,7 @@ def _layer_options(func):
 
 
 _RECIPE_OPTIONS = ("sparsity", "schedule", "structure", "clusters", "init", "preserve_sparsity", "mode", "io_dtype",
-                   "quantize", "include", "exclude", "all_layers", "epochs", "batch_size", "learning_rate", "loss", "onnx",
+                   "quantize", "include", "exclude", "all_layers", "keep_float", "int16x8_layers", "epochs", "batch_size", "learning_rate", "loss", "onnx",
                    "distill", "temperature", "channels", "max_macs", "criterion", "min_channels", "round_to")
 
 
@@ -610,8 +610,10 @@ def _run_technique(ctx: click.Context, command: str, build, kw: dict) -> None:
     from edgekit.optimize.table import format_result
 
     data = as_train_data(kw["data"], kw["val_split"], kw["trust_code"])
+    bound = kw.get("max_accuracy_drop")
     result = optimize_model(kw["model"], recipe, data, output, calibration=kw["calibration"],
-                            progress=Progress(not kw["as_json"]), trust_model=kw["trust_model"])
+                            progress=Progress(not kw["as_json"]), trust_model=kw["trust_model"],
+                            max_accuracy_drop=1.0 if bound is None else bound)
     if kw["as_json"]:
         emit_json(result.to_dict())
     else:
@@ -723,6 +725,14 @@ def cluster(ctx, **kw):
               show_default=True, help="Post-training mode, or qat: quantization-aware training (needs --data) then int8.")
 @click.option("--io-dtype", type=click.Choice(list(IO_DTYPES)), default="float32", show_default=True,
               help="Input/output type of an int8 model.")
+@click.option("--keep-float", multiple=True, metavar="LAYER",
+              help="int8: keep this Keras layer float32 (selective int8); repeatable.")
+@click.option("--int16x8", "int16x8_layers", multiple=True, metavar="LAYER",
+              help="int8: give this Keras layer int16 activations (int8 weights); repeatable.")
+@click.option("--max-accuracy-drop", type=click.FloatRange(min=0), default=None,
+              help="int8: keep the fewest layers float that hold top-1 within this many points of float (needs --data).")
+@click.option("--analyze", is_flag=True,
+              help="int8: print each Keras layer's int8 sensitivity and activation range; writes no model.")
 @click.pass_context
 def quantize(ctx, **kw):
     """Quantize MODEL: post-training (dynamic, float16, int8, int16x8) or quantization-aware training (qat).
@@ -734,15 +744,46 @@ def quantize(ctx, **kw):
     edgekit quantize model.h5 --mode int8 --data data.npz
     edgekit quantize model.h5 --mode qat --data data.npz --epochs 1
     edgekit quantize model.h5 --mode dynamic        # no data needed
+    edgekit quantize model.h5 --mode int8 --data data.npz --analyze              # which layers int8 hurts, and why
+    edgekit quantize model.h5 --mode int8 --data data.npz --max-accuracy-drop 1  # keep those float, within 1 pt
+    edgekit quantize model.h5 --mode int8 --data data.npz --keep-float conv1 --keep-float conv2
     """
-    from edgekit.recipe import Quantize, Recipe
+    from edgekit.recipe import AUTO, Quantize, Recipe
+
+    selective = kw["keep_float"] or kw["int16x8_layers"] or kw["max_accuracy_drop"] is not None or kw["analyze"]
+    if selective and kw["mode"] != "int8":
+        raise click.UsageError("--keep-float, --int16x8, --max-accuracy-drop and --analyze apply to --mode int8")
+    if kw["max_accuracy_drop"] is not None and kw["keep_float"]:
+        raise click.UsageError("--max-accuracy-drop chooses the float layers itself; drop --keep-float (or the bound)")
+    if (kw["max_accuracy_drop"] is not None or kw["analyze"]) and not kw["data"]:
+        raise click.UsageError("--max-accuracy-drop and --analyze measure on held-out data: give --data")
+    if kw["analyze"]:
+        return _analyze(kw)
 
     def build(train):
         mode = "int8" if kw["mode"] == "qat" else kw["mode"]
         name = "qat-int8" if kw["mode"] == "qat" else mode
-        return Recipe(name, quantize=Quantize(mode=mode, aware=kw["mode"] == "qat", io_dtype=kw["io_dtype"]), train=train)
+        keep = AUTO if kw["max_accuracy_drop"] is not None else tuple(kw["keep_float"])
+        if keep or kw["int16x8_layers"]:
+            name = "int8-mixed"
+        return Recipe(name, quantize=Quantize(mode=mode, aware=kw["mode"] == "qat", io_dtype=kw["io_dtype"],
+                                              keep_float=keep, int16x8=tuple(kw["int16x8_layers"])), train=train)
 
     _run_technique(ctx, "quantized", build, kw)
+
+
+def _analyze(kw: dict) -> None:
+    """edgekit quantize --analyze: the per-layer int8 sensitivity table (or JSON)."""
+    from edgekit.convert.sensitivity import analyze_model
+    from edgekit.optimize import as_train_data
+
+    data = as_train_data(kw["data"], kw["val_split"], kw["trust_code"])
+    report = analyze_model(kw["model"], kw["calibration"] or data.calibration(), data.x_val, data.y_val,
+                           io_dtype=kw["io_dtype"], trust_model=kw["trust_model"])
+    if kw["as_json"]:
+        emit_json(report.to_dict())
+    else:
+        click.echo(report.table(limit=40))
 
 
 # ---- devices (issue 14) -----------------------------------------------------------------------------------

@@ -57,6 +57,7 @@ class MixedQuantizer:
         key, names = _signature(self._float)
         if len(names) != len(samples):
             raise EdgekitError(f"{self.float_path.name} has {len(names)} inputs; got {len(samples)} calibration arrays")
+        self.samples = [np.asarray(s) for s in samples]
         data = [{n: np.asarray(s[i : i + 1], dtype=np.float32) for n, s in zip(names, samples)} for i in range(len(samples[0]))]
         q = quantizer.Quantizer(self._float)
         q.load_quantization_recipe(self.recipe())

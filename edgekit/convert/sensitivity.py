@@ -30,7 +30,7 @@ import numpy as np
 
 from edgekit._log import quiet_native
 from edgekit.convert.layer_map import COMPUTE_OPS, OpLayer, keras_layers, layer_ops, layer_output, map_ops
-from edgekit.convert.mixed_precision import MixedQuantizer, quiet
+from edgekit.convert.mixed_precision import MixedQuantizer, quantizer_for, quiet
 from edgekit.errors import DataError
 from edgekit.metrics import rel_max_error, snr_db
 
@@ -346,6 +346,11 @@ class MixedSearch:
     top1: float
     steps: tuple[SearchStep, ...]
     sensitivity: Sensitivity
+    compute_ops: int = 0  # conv/FC ops of the model
+    int8_compute_ops: int = 0  # ... of them int8 in the chosen model
+    int8_bytes: int = 0  # file size of the plain int8 model
+    bytes: int = 0  # file size of the chosen model
+    edgetpu: str = ""  # what the Edge TPU could run of the chosen model (Coral's op table; the rest falls back to CPU)
 
     @property
     def drop(self) -> float:
@@ -362,11 +367,40 @@ class MixedSearch:
             return (f"plain int8 meets the bound: top-1 {100 * self.int8_top1:.2f}% vs float {100 * self.float_top1:.2f}% "
                     f"(drop {self.drop:.2f} <= {self.max_drop:g} pt); every layer stays int8")
         state = "meets" if self.met else "does NOT meet"
+        cost = (f"; {self.int8_compute_ops} of {self.compute_ops} conv/FC ops stay int8, file {self.bytes / 1024:.1f} KB vs "
+                f"{self.int8_bytes / 1024:.1f} KB all-int8; Edge TPU: {self.edgetpu}")
         causes = {s.layer: s.cause for s in self.sensitivity.layers if s.layer in self.keep_float and s.cause}
         why = "".join(f"\n  {layer}: {cause}" for layer, cause in causes.items())
         return (f"keep {len(self.keep_float)} layer(s) float: {', '.join(self.keep_float)} -> top-1 {100 * self.top1:.2f}% vs "
                 f"float {100 * self.float_top1:.2f}% (drop {self.drop:.2f} pt; plain int8 {100 * self.int8_top1:.2f}%), "
-                f"{state} the {self.max_drop:g} pt bound" + why)
+                f"{state} the {self.max_drop:g} pt bound" + cost + why)
+
+
+def _shipped_figures(model: bytes, quantizer: MixedQuantizer) -> tuple[dict, str]:
+    from edgekit.convert.mixed_precision import op_precisions
+
+    names = {c for op in quantizer.ops for c in op.path + op.fused}
+    with tempfile.TemporaryDirectory(prefix="edgekit-mixed-") as tmp:
+        path = Path(tmp) / "chosen.tflite"
+        path.write_bytes(model)
+        return op_precisions(path, names), edgetpu_fallback(path)
+
+
+def edgetpu_fallback(path: str | os.PathLike) -> str:
+    """What the Edge TPU compiler would map of a selectively quantized model: ops up to the first one that is float
+    or not in Coral's op table; that op and everything after it run on the CPU. (Shape limits are left to the
+    edgetpu target, which fixes the batch to 1.)"""
+    from edgekit.convert.edgetpu import preflight
+
+    checks = preflight(path)
+    edges = (0, len(checks) - 1)
+    cpu = [c for c in checks if not c.on_edgetpu and not (c.op in ("QUANTIZE", "DEQUANTIZE") and c.index in edges)
+           and ("not supported" in c.reason or "not 8-bit" in c.reason)]
+    if not cpu:
+        return f"all {len(checks)} ops int8 and in the Edge TPU op table"
+    first = cpu[0]
+    return (f"{first.index} of {len(checks)} ops map; from op {first.index} ({first.op}, "
+            f"{'float' if 'not 8-bit' in first.reason else 'unsupported'}) on, {len(checks) - first.index} fall back to the CPU")
 
 
 def search(quantizer: MixedQuantizer, keras_model: Any, x: Sequence[np.ndarray], labels: Any, max_drop: float,
@@ -406,7 +440,36 @@ def search(quantizer: MixedQuantizer, keras_model: Any, x: Sequence[np.ndarray],
                 if trial(smaller).met:
                     keep = smaller
         final = trial(keep)
+        chosen, plain = quantizer.quantize(keep_float=keep), quantizer.quantize()
+        counts, edgetpu = _shipped_figures(chosen, quantizer)
         return MixedSearch(float(max_drop), tuple(keep), final.met, evaluator.float_top1, report.int8_top1, final.top1,
-                           tuple(steps), report)
+                           tuple(steps), report, counts["compute_ops"], counts["int8_compute_ops"], len(plain),
+                           len(chosen), edgetpu)
     finally:
         evaluator.close()
+
+
+# ---- entry points from a Keras model -----------------------------------------------------------------------------
+def analyze_model(model: Any, calibration: Any, x: Any, labels: Any = None, io_dtype: str = "float32",
+                  trust_model: bool = False) -> Sensitivity:
+    """:func:`analyze` for a model (path or Keras model): converts it to float, calibrates, measures on ``x``."""
+    with tempfile.TemporaryDirectory(prefix="edgekit-analyze-") as tmp:
+        quantizer, keras_model = quantizer_for(model, tmp, calibration, io_dtype, trust_model)
+        return analyze(quantizer, keras_model, _inputs(x), labels, quantizer.samples)
+
+
+def resolve_recipe(model: Any, recipe: Any, calibration: Any, x: Any, labels: Any, max_drop: float,
+                   trust_model: bool = False) -> tuple[Any, MixedSearch]:
+    """A recipe with ``quantize.keep_float: auto`` made concrete: the layers :func:`search` keeps float for
+    ``max_drop`` top-1 points on ``x``/``labels``. Returns the concrete recipe and the search."""
+    from dataclasses import replace
+
+    with tempfile.TemporaryDirectory(prefix="edgekit-search-") as tmp:
+        quantizer, keras_model = quantizer_for(model, tmp, calibration, recipe.quantize.io_dtype, trust_model)
+        found = search(quantizer, keras_model, _inputs(x), labels, max_drop, quantizer.samples)
+    return recipe.replace(quantize=replace(recipe.quantize, keep_float=found.keep_float)), found
+
+
+def _inputs(x: Any) -> list[np.ndarray]:
+    return [np.asarray(a) for a in x] if isinstance(x, (list, tuple)) else [np.asarray(x)]
+

@@ -21,7 +21,7 @@ from typing import Any
 from edgekit._fs import scratch_dir, sweep_stale_temps, write_text_atomic
 from edgekit._log import quiet_native
 from edgekit.data import check_data_source, random_inputs
-from edgekit.errors import ModelLoadError
+from edgekit.errors import DataError, ModelLoadError
 from edgekit.keras.loading import check_model_file
 from edgekit.optimize.apply import apply_recipe
 from edgekit.optimize.data import TrainData, as_train_data, fit_to_model
@@ -67,6 +67,7 @@ class OptimizeResult:
     variants: tuple[Variant, ...]  # the original first, then the artifacts
     evaluated_on: str
     notes: tuple[str, ...] = field(default_factory=tuple)
+    mixed: Any = None  # the keep-float search (edgekit.convert.sensitivity.MixedSearch) for keep_float: auto
 
     @property
     def original(self) -> Variant:
@@ -81,6 +82,7 @@ class OptimizeResult:
             "optimized": self.optimized.to_dict(),
             "variants": [v.to_dict() for v in self.variants],
             "notes": list(self.notes),
+            "mixed_precision": None if self.mixed is None else self.mixed.to_dict(),
         }
 
 
@@ -100,17 +102,22 @@ def optimize_model(
     calibration: Any = None,
     progress: Progress | None = None,
     trust_model: bool = False,
+    max_accuracy_drop: float = 1.0,
 ) -> OptimizeResult:
     """Apply ``recipe`` to ``model`` (a path or a tf-keras model), write the Keras model, its artifacts and the
     recipe next to ``output``, and measure the artifacts and the original model on ``data``'s held-out split.
 
     ``data``: training data (see :mod:`edgekit.optimize.data`); without it only post-training quantization runs,
     and the artifacts are compared with the original on seeded random inputs (fidelity only). ``calibration``
-    overrides the int8 calibration inputs (default: a sample of the training inputs)."""
+    overrides the int8 calibration inputs (default: a sample of the training inputs). A recipe with
+    ``quantize.keep_float: auto`` keeps the fewest layers float that hold top-1 within ``max_accuracy_drop`` points
+    of the float model on the held-out split; the recipe written beside the artifact names them."""
     from edgekit.keras.bridge import BridgeResult, load_as_tf_keras, save_like_source
 
     progress = progress or Progress(False)
     paths = output_paths(output)
+    if recipe.quantize.searches and data is None:
+        raise DataError("quantize.keep_float: auto searches under an accuracy bound: give --data with held-out labels")
     if isinstance(model, (str, os.PathLike)):
         check_model_file(model, trust_model)  # before any TensorFlow work
     check_data_source(calibration)
@@ -133,6 +140,13 @@ def optimize_model(
     notes += optimized.notes
     if calibration is None and train is not None and optimized.needs_calibration:
         calibration = train.calibration()
+    mixed = None
+    if recipe.quantize.searches:
+        from edgekit.convert.sensitivity import resolve_recipe
+
+        with progress.task(f"searching for the layers to keep out of int8 (bound {max_accuracy_drop:g} pt)"):
+            recipe, mixed = resolve_recipe(optimized.model, recipe, calibration, train.x_val, train.y_val, max_accuracy_drop)
+        notes.append(mixed.summary())
 
     with progress.task("writing the Keras model"):
         keras_path, note = save_like_source(optimized.model, loaded, paths["keras"])  # in the Keras the user came with
@@ -149,7 +163,7 @@ def optimize_model(
             notes.append("the edgetpu format is compiled by edgekit convert --to edgetpu; skipped here")
             continue
         variants.append(_convert_and_measure(optimized, recipe, fmt, paths[fmt], calibration, x_eval, y_eval, reference, layer_names, progress))
-    return OptimizeResult(recipe, optimized, keras_path, str(paths["recipe"]), tuple(variants), evaluated_on, tuple(notes))
+    return OptimizeResult(recipe, optimized, keras_path, str(paths["recipe"]), tuple(variants), evaluated_on, tuple(notes), mixed)
 
 
 def _recipe_text(recipe: Recipe, source: str) -> str:

@@ -49,6 +49,9 @@ def format_result(result: OptimizeResult) -> str:
                           "tflite unique", "applied", "note"], layer_rows)]
     for name, why in result.optimized.float_layers.items():
         lines.append(f"stayed float in QAT: {name}: {why}")
+    if result.mixed is not None:
+        lines += ["", "int8 sensitivity per Keras layer (most sensitive first; drop/gain in top-1 points):",
+                  result.mixed.sensitivity.table()]
     for note in result.notes:
         lines.append(f"note: {note}")
     written = [result.keras_path] + [v.path for v in result.variants[1:]] + [result.recipe_path]
