@@ -148,3 +148,48 @@ def test_quantize_recipe_fields_validate_and_round_trip():
                           ("{mode: int8, io_dtype: uint8, keep_float: auto}", "uint8 I/O needs plain int8")):
         with pytest.raises(RecipeError, match=message):
             Recipe.from_yaml(f"name: m\nquantize: {text}")
+
+
+# ---- the command line ------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def outlier_file(outlier_keras, tmp_path_factory):
+    path = tmp_path_factory.mktemp("outlier") / "outlier.h5"
+    outlier_keras.save(path)
+    return path
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--mode", "dynamic", "--keep-float", "conv1"], "apply to --mode int8"),
+    (["--analyze"], "measure on held-out data: give --data"),
+    (["--max-accuracy-drop", "1", "--keep-float", "conv1", "--data", "x.npz"], "chooses the float layers itself"),
+])
+def test_quantize_rejects_selective_options_that_cannot_work(digits_model_path, args, message):
+    from click.testing import CliRunner
+
+    from edgekit.cli import cli
+
+    result = CliRunner().invoke(cli, ["quantize", str(digits_model_path), *args])
+    assert result.exit_code == 2 and message in result.output
+
+
+@pytest.mark.slow
+def test_cli_search_writes_the_mixed_artifact_and_a_recipe_naming_its_float_layers(outlier_file, digits_data_path, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from edgekit.cli import cli
+    from edgekit.recipe import load_recipes
+
+    out = tmp_path / "mixed.h5"
+    result = CliRunner().invoke(cli, ["quantize", str(outlier_file), "--mode", "int8", "--data", str(digits_data_path),
+                                      "--max-accuracy-drop", "1", "-o", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{"):])
+    mixed = report["mixed_precision"]
+    assert mixed["met"] and mixed["int8_top1"] < 0.3 and mixed["drop"] <= 1.0
+    assert sorted(mixed["keep_float"]) == ["conv1", "conv2"] and (mixed["int8_compute_ops"], mixed["compute_ops"]) == (2, 4)
+    shipped = report["variants"][1]
+    assert shipped["metrics"]["top1"] >= report["variants"][0]["metrics"]["top1"] - 0.01  # measured as shipped
+    (recipe,) = load_recipes(tmp_path / "mixed.recipe.yaml")
+    assert recipe.name == "int8-mixed" and sorted(recipe.quantize.keep_float) == ["conv1", "conv2"]
