@@ -193,3 +193,30 @@ def test_cli_search_writes_the_mixed_artifact_and_a_recipe_naming_its_float_laye
     assert shipped["metrics"]["top1"] >= report["variants"][0]["metrics"]["top1"] - 0.01  # measured as shipped
     (recipe,) = load_recipes(tmp_path / "mixed.recipe.yaml")
     assert recipe.name == "int8-mixed" and sorted(recipe.quantize.keep_float) == ["conv1", "conv2"]
+
+
+# ---- edgekit optimize: the int8-mixed variant ------------------------------------------------------------------
+MIXED_RECIPES = "variants:\n  - {name: int8, quantize: {mode: int8}}\n  - {name: int8-mixed, quantize: {mode: int8, keep_float: auto}}\n"
+
+
+@pytest.mark.slow
+def test_optimize_runs_int8_mixed_only_when_plain_int8_misses_the_bound(outlier_file, digits_model_path, digits_data_path, tmp_path):
+    from edgekit.optimize.pipeline import Settings, optimize
+    from edgekit.optimize.pipeline_report import text_summary
+    from edgekit.recipe import recipes_from_data
+    import yaml
+
+    recipes = recipes_from_data(yaml.safe_load(MIXED_RECIPES))
+    bad = optimize(outlier_file, tmp_path / "outlier", data=digits_data_path, recipes=recipes, settings=Settings(bench_seconds=0.1))
+    plain, mixed = bad["variants"]
+    assert plain["artifacts"][0]["metrics"]["top1"] < 0.3
+    assert mixed["status"] == "done" and mixed["recipe"]["quantize"]["keep_float"] == "auto"
+    assert sorted(mixed["resolved_recipe"]["quantize"]["keep_float"]) == ["conv1", "conv2"]
+    assert mixed["artifacts"][0]["metrics"]["top1"] >= bad["original"]["metrics"]["top1"] - 0.01
+    assert bad["ranking"]["recommended"] == "int8-mixed/tflite"
+    assert "int8-mixed: kept float: conv" in text_summary(bad) and "(2 of 4 conv/FC ops int8)" in text_summary(bad)
+    assert "layers kept out of int8" in (tmp_path / "outlier" / "report.html").read_text()
+
+    good = optimize(digits_model_path, tmp_path / "sample", data=digits_data_path, recipes=recipes, settings=Settings(bench_seconds=0.1))
+    assert good["variants"][1]["status"] == "skipped"
+    assert "plain int8 (int8) already meets the accuracy bound" in good["variants"][1]["reason"]

@@ -57,9 +57,9 @@ class LayerSensitivity:
     inputs_from: tuple[str, ...]  # layers whose outputs it reads
     range: ActivationRange
     int8_step: float | None  # the int8 scale of its output in the all-int8 model
-    int8_snr_db: float  # its output in the all-int8 model vs float
+    int8_snr_db: float | None  # its output in the all-int8 model vs float
     int8_rmse_steps: float | None  # RMSE of that difference in int8 steps
-    alone_int8_snr_db: float  # model output SNR when only this layer is int8 (NaN: not measured)
+    alone_int8_snr_db: float | None  # model output SNR when only this layer is int8 (None: not measured)
     alone_int8_drop: float | None  # top-1 points lost when only this layer is int8
     alone_float_gain: float | None  # top-1 points gained when only this layer stays float
     cause: str = ""
@@ -106,8 +106,8 @@ def _pct(v: float | None) -> str:
     return "n/a" if v is None else f"{100 * v:.2f}%"
 
 
-def _db(v: float) -> str:
-    return "" if math.isnan(v) else f"{v:.1f}"
+def _db(v: float | None) -> str:
+    return "" if v is None else f"{v:.1f}"
 
 
 def _pts(v: float | None) -> str:
@@ -245,7 +245,7 @@ def _analyze(quantizer: MixedQuantizer, keras_model, x, evaluator: Evaluator, ca
         ranges[name] = activation_range(float_values[layer_output(ops)])
     for name, ops in float_ops.items():
         reference = float_values[layer_output(ops)]
-        step, snr, rmse_steps = None, math.nan, None
+        step, snr, rmse_steps = None, None, None
         if name in int8_ops:
             t8 = layer_output(int8_ops[name])
             step = quant.get(t8, (0.0, 0))[0] or None
@@ -253,7 +253,7 @@ def _analyze(quantizer: MixedQuantizer, keras_model, x, evaluator: Evaluator, ca
                 snr = snr_db(reference, cal_int8[t8])
                 if step:
                     rmse_steps = float(np.sqrt(np.mean((cal_int8[t8] - reference) ** 2)) / step)
-        alone_top1, alone_snr, kept_top1 = None, math.nan, None
+        alone_top1, alone_snr, kept_top1 = None, None, None
         if trials:
             alone_top1, alone_snr = evaluator.measure(quantizer.quantize(keep_float=[l for l in float_ops if l != name]))
             kept_top1, _ = evaluator.measure(quantizer.quantize(keep_float=[name]))
@@ -275,8 +275,8 @@ def _analyze(quantizer: MixedQuantizer, keras_model, x, evaluator: Evaluator, ca
 def sensitivity_key(s: LayerSensitivity) -> tuple:
     """Most sensitive first: most top-1 lost when only this layer is int8, then lowest output SNR (without those
     trials: lowest SNR of its output in the all-int8 model)."""
-    if math.isnan(s.alone_int8_snr_db):
-        return (0.0, s.int8_snr_db if not math.isnan(s.int8_snr_db) else math.inf)
+    if s.alone_int8_snr_db is None:
+        return (0.0, math.inf if s.int8_snr_db is None else s.int8_snr_db)
     return (-(s.alone_int8_drop or 0.0), s.alone_int8_snr_db)
 
 

@@ -71,7 +71,9 @@ def for_target(recipes: Sequence[Recipe], target: str) -> tuple[list[Recipe], li
     spec = TARGETS[fmt]
     kept, skipped = [], []
     for r in recipes:
-        if r.quantize.mode in spec.quantize_modes:
+        if r.quantize.mixed and not spec.selective:  # layers kept float fall back to the CPU: a plain .tflite says how many
+            kept.append(replace(r, quantize=replace(r.quantize, io_dtype="int8"), formats=("tflite",)))
+        elif r.quantize.mode in spec.quantize_modes:
             io = r.quantize.io_dtype if r.quantize.io_dtype in spec.io_dtypes else spec.default_io_dtype(r.quantize.mode)
             kept.append(replace(r, quantize=replace(r.quantize, io_dtype=io), formats=(fmt,)))
         else:
@@ -200,7 +202,12 @@ def optimize(
     steps = _Steps(recipes, on_step, can_train=train is not None)
     variants: list[dict] = []
     for index, recipe in enumerate(recipes):
-        variants.append(_run_variant(index, recipe, loaded, train, eval_x, eval_y, reference, out, settings, steps, progress))
+        needless = _mixed_not_needed(recipe, variants, original_metrics, settings) if recipe.quantize.searches else None
+        if needless:
+            steps(index, recipe.name, f"skipped: {needless}")
+            variants.append(_not_run(recipe, "skipped", needless))
+        else:
+            variants.append(_run_variant(index, recipe, loaded, train, eval_x, eval_y, reference, out, settings, steps, progress))
         steps.finished(index, reused=bool(variants[-1].get("reused")) or variants[-1].get("status") != "done")
     variants += not_run
     latency = _interleave(variants, settings, on_step)
@@ -305,6 +312,25 @@ def _keras_outputs(model, x: np.ndarray) -> np.ndarray:
     return out[0] if isinstance(out, list) else out
 
 
+def _mixed_not_needed(recipe: Recipe, variants: list[dict], original_metrics, settings: Settings) -> str | None:
+    """Why a ``keep_float: auto`` variant need not run: its plain-int8 counterpart (same recipe, every layer int8)
+    already meets the accuracy bound."""
+    bound = settings.constraints.max_accuracy_drop
+    plain = replace(recipe.quantize, keep_float=())
+    for v in variants:  # the same recipe with every layer int8, whatever else it converts to
+        formats = tuple(v["recipe"].get("formats", ()))
+        if v.get("status") != "done" or "tflite" not in formats or \
+                v["recipe"] != replace(recipe, name=v["name"], quantize=plain, formats=formats).to_dict():
+            continue
+        top1 = next((a["metrics"].get("top1") for a in v["artifacts"] if a["format"] == "tflite"), None)
+        if top1 is None or original_metrics.top1 is None or bound is None:
+            return None
+        drop = 100 * (original_metrics.top1 - top1)
+        if drop <= bound:
+            return f"plain int8 ({v['name']}) already meets the accuracy bound: {drop:.2f} <= {bound:g} top-1 points"
+    return None
+
+
 def _run_variant(index, recipe: Recipe, loaded, train, eval_x, eval_y, reference, out: Path, settings: Settings, steps, progress) -> dict:
     vdir = out / "variants" / recipe.name
     done = vdir / "result.json"
@@ -320,6 +346,8 @@ def _run_variant(index, recipe: Recipe, loaded, train, eval_x, eval_y, reference
         return _not_run(recipe, "skipped", f"fine-tuning needs a tf-keras model: {loaded.notes[0]}")
     if recipe.needs_calibration and train is None:
         return _not_run(recipe, "skipped", f"{recipe.quantize.mode} post-training quantization needs calibration data (--data)")
+    if recipe.quantize.searches and (eval_y is None or settings.constraints.max_accuracy_drop is None):
+        return _not_run(recipe, "skipped", "the search for layers to keep float needs held-out labels and --max-accuracy-drop")
     try:
         return _measure_variant(index, recipe, loaded, train, eval_x, eval_y, reference, vdir, settings, steps, progress)
     except EdgekitError as exc:
@@ -347,6 +375,13 @@ def _measure_variant(index, recipe, loaded, train, eval_x, eval_y, reference, vd
         path, note = save_like_source(model, loaded, vdir / ("model.keras" if loaded.direction == "keras3->tf_keras" else "model.h5"))
         saved = {"path": path, "note": note}
     calibration = train.calibration() if train is not None else None
+    planned, mixed = recipe, None
+    if recipe.quantize.searches:
+        from edgekit.convert.sensitivity import resolve_recipe
+
+        bound = settings.constraints.max_accuracy_drop
+        steps(index, recipe.name, f"searching for the layers to keep out of int8 (within {bound:g} top-1 points)")
+        recipe, mixed = resolve_recipe(model, recipe, calibration, eval_x, eval_y, bound)
     artifacts = []
     for fmt in recipe.formats:
         steps(index, recipe.name, f"converting to {fmt}")
@@ -355,7 +390,9 @@ def _measure_variant(index, recipe, loaded, train, eval_x, eval_y, reference, vd
         artifacts.append(_measure_artifact(artifact, eval_x, eval_y, reference, settings))
     result = {
         "name": recipe.name,
-        "recipe": recipe.to_dict(),
+        "recipe": planned.to_dict(),  # as asked (keep_float: auto), so a re-run reuses it
+        "resolved_recipe": recipe.to_dict() if mixed is not None else None,
+        "mixed_precision": mixed.to_dict() if mixed is not None else None,
         "settings": _variant_settings(settings),
         "status": "done",
         "optimized": optimized.to_dict() if optimized is not None else None,

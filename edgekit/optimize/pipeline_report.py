@@ -213,11 +213,32 @@ def render(results: dict) -> str:
     if not_run:
         parts.append("<h2>Not run</h2><ul>" + "".join(
             f"<li>{_esc(v['name'])}: {_esc(v.get('status'))} — {_esc(v.get('reason', ''))}</li>" for v in not_run) + "</ul>")
+    parts += [_mixed_html(v) for v in results.get("variants", []) if v.get("status") == "done" and v.get("mixed_precision")]
     parts.append("<h2>Plots</h2><div class='plots'>" + "".join(plots) + "</div>")
     parts.append("<p class='meta'>Black-edged points are on the Pareto front (quality, gzip size, latency); the star "
                  "is the recommendation. "
                  "All figures are in results.json next to this page.</p></body></html>")
     return "\n".join(parts)
+
+
+def _mixed_html(variant: dict) -> str:
+    """The keep-float search of one variant: what stayed float and each layer's int8 sensitivity."""
+    mixed = variant["mixed_precision"]
+    head = ["layer", "type", "ops", "Δ top-1 if only int8 (pt)", "SNR if only int8 (dB)", "output range", "widest channel / median", "why"]
+    rows = "".join("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in (
+        s["layer"], s["type"], "+".join(s["ops"]), fmt(s["alone_int8_drop"], 3), fmt(s["alone_int8_snr_db"], 3),
+        f"[{s['range']['min']:.3g}, {s['range']['max']:.3g}]", f"{s['range']['channel_span_ratio']:.0f}x", s["cause"])) + "</tr>"
+        for s in mixed["sensitivity"]["layers"])
+    return (f"<h2>{_esc(variant['name'])}: layers kept out of int8</h2><p>{_esc(mixed_summary(mixed))}</p>"
+            "<table><thead><tr>" + "".join(f"<th>{_esc(h)}</th>" for h in head) + f"</tr></thead><tbody>{rows}</tbody></table>")
+
+
+def mixed_summary(mixed: dict) -> str:
+    """One line for a keep-float search (results.json's ``mixed_precision``)."""
+    kept = ", ".join(mixed["keep_float"]) or "none"
+    return (f"kept float: {kept} ({mixed['int8_compute_ops']} of {mixed['compute_ops']} conv/FC ops int8); top-1 "
+            f"{100 * mixed['top1']:.2f}% vs plain int8 {100 * mixed['int8_top1']:.2f}%, float {100 * mixed['float_top1']:.2f}%; "
+            f"Edge TPU: {mixed['edgetpu']}")
 
 
 def text_summary(results: dict) -> str:
@@ -242,6 +263,8 @@ def text_summary(results: dict) -> str:
     for v in results.get("variants", []):
         if v.get("status") != "done":
             lines.append(f"not run: {v['name']} ({v.get('status')}): {v.get('reason', '')}")
+        elif v.get("mixed_precision"):
+            lines.append(f"{v['name']}: {mixed_summary(v['mixed_precision'])}")
     ranking = results.get("ranking", {})
     if ranking.get("recommended"):
         lines.append(f"\nrecommended: {ranking['recommended']} → {results.get('best_path')}\n  why: {ranking.get('reason', '')}")
