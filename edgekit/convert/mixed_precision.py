@@ -43,12 +43,13 @@ class MixedQuantizer:
     ``samples``: calibration inputs, one array per model input (first axis: samples)."""
 
     def __init__(self, float_path: str | os.PathLike, layer_names: Iterable[str], samples: Sequence[np.ndarray],
-                 io_dtype: str = "float32"):
+                 io_dtype: str = "float32", calibration_label: str = "data: arrays"):
         if io_dtype not in MIXED_IO_DTYPES:
             raise EdgekitError(f"selective quantization keeps input/output as {' or '.join(MIXED_IO_DTYPES)}; got "
                                f"{io_dtype!r} (uint8 I/O needs plain int8 conversion)")
         self.float_path = Path(float_path)
         self.io_dtype = io_dtype
+        self.calibration_label = calibration_label
         self.ops: list[OpLayer] = map_ops(self.float_path, layer_names)
         self.layers = layer_ops(self.ops)
         self._float = self.float_path.read_bytes()
@@ -156,16 +157,16 @@ def quantizer_for(model: Any, workdir: str | os.PathLike, calibration: Any, io_d
     :class:`MixedQuantizer` on it. Returns the quantizer and the Keras model (for layer names and types)."""
     from edgekit.convert.layer_map import keras_layers
     from edgekit.keras.source import open_source
-    from edgekit.convert.tflite import _calibration, _convert
+    from edgekit.convert.tflite import _convert, calibration_samples
     from edgekit.recipe import Quantize
 
     source = open_source(model, trust_model)
     keras_model = getattr(source, "model", None)
-    samples, _ = _calibration(source, "int8", calibration, aware=False)
+    samples, label = calibration_samples(source, "int8", calibration)
     float_path = Path(workdir) / f"{source.name}_float32.tflite"
     _convert(source, float_path, Quantize(), None, None, batch=None, fmt="tflite")
     names = keras_layers(keras_model) if keras_model is not None else {}
-    return MixedQuantizer(float_path, names, samples, io_dtype=io_dtype), keras_model
+    return MixedQuantizer(float_path, names, samples, io_dtype=io_dtype, calibration_label=label), keras_model
 
 
 def to_tflite_mixed(model: Any, output: str | os.PathLike, keep_float: Sequence[str] = (), int16x8: Sequence[str] = (),
@@ -182,6 +183,7 @@ def to_tflite_mixed(model: Any, output: str | os.PathLike, keep_float: Sequence[
     with tempfile.TemporaryDirectory(prefix="edgekit-mixed-") as tmp:
         quantizer, _ = quantizer_for(source.model if hasattr(source, "model") else model, tmp, calibration, io_dtype)
         data = quantizer.quantize(keep_float, int16x8)
+        calibration_label = quantizer.calibration_label
         parity = write_verified(source, output, lambda p: p.write_bytes(data), ParityInputs.for_source(source, eval_data),
                                 None, f"selective int8 conversion of {source.name}")
         counts = op_precisions(output, [c for op in quantizer.ops for c in op.path + op.fused])
@@ -191,10 +193,5 @@ def to_tflite_mixed(model: Any, output: str | os.PathLike, keep_float: Sequence[
     if int16x8:
         notes.append(f"int16-activation layers: {', '.join(int16x8)}")
     return make_artifact(output, source, format="tflite", quantize="int8", io_dtype=io_dtype,
-                         calibration=_calibration_label(calibration), parity=parity, notes=tuple(notes))
+                         calibration=calibration_label, parity=parity, notes=tuple(notes))
 
-
-def _calibration_label(calibration: Any) -> str:
-    if isinstance(calibration, str) and calibration == "random":
-        return "synthetic (seeded random)"
-    return f"data: {calibration}" if isinstance(calibration, (str, os.PathLike)) else "data: arrays"
