@@ -220,3 +220,13 @@ def test_optimize_runs_int8_mixed_only_when_plain_int8_misses_the_bound(outlier_
     good = optimize(digits_model_path, tmp_path / "sample", data=digits_data_path, recipes=recipes, settings=Settings(bench_seconds=0.1))
     assert good["variants"][1]["status"] == "skipped"
     assert "plain int8 (int8) already meets the accuracy bound" in good["variants"][1]["reason"]
+
+
+def test_edgetpu_target_keeps_int8_mixed_as_a_tflite_that_reports_its_cpu_fallback():
+    from edgekit.optimize.pipeline import for_target
+    from edgekit.recipe import preset
+
+    kept, skipped = for_target(preset("default"), "edgetpu")
+    mixed = next(r for r in kept if r.name == "int8-mixed")
+    assert mixed.formats == ("tflite",) and mixed.quantize.io_dtype == "int8" and mixed.quantize.searches
+    assert next(r for r in kept if r.name == "int8").formats == ("edgetpu",)
