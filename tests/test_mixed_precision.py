@@ -226,7 +226,7 @@ def test_edgetpu_target_keeps_int8_mixed_as_a_tflite_that_reports_its_cpu_fallba
     from edgekit.optimize.pipeline import for_target
     from edgekit.recipe import preset
 
-    kept, skipped = for_target(preset("default"), "edgetpu")
+    kept, skipped = for_target(preset("edgetpu"), "edgetpu")
     mixed = next(r for r in kept if r.name == "int8-mixed")
     assert mixed.formats == ("tflite",) and mixed.quantize.io_dtype == "int8" and mixed.quantize.searches
     assert next(r for r in kept if r.name == "int8").formats == ("edgetpu",)

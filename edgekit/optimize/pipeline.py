@@ -317,12 +317,12 @@ def _mixed_not_needed(recipe: Recipe, variants: list[dict], original_metrics, se
     already meets the accuracy bound."""
     bound = settings.constraints.max_accuracy_drop
     plain = replace(recipe.quantize, keep_float=())
-    for v in variants:  # the same recipe with every layer int8, whatever else it converts to
-        formats = tuple(v["recipe"].get("formats", ()))
-        if v.get("status") != "done" or "tflite" not in formats or \
-                v["recipe"] != replace(recipe, name=v["name"], quantize=plain, formats=formats).to_dict():
+    for v in variants:  # the same recipe with every layer int8, whatever it converts to (edgetpu: with uint8 I/O)
+        formats, io = tuple(v["recipe"].get("formats", ())), v["recipe"].get("quantize", {}).get("io_dtype", "float32")
+        if v.get("status") != "done" or \
+                v["recipe"] != replace(recipe, name=v["name"], quantize=replace(plain, io_dtype=io), formats=formats).to_dict():
             continue
-        top1 = next((a["metrics"].get("top1") for a in v["artifacts"] if a["format"] == "tflite"), None)
+        top1 = next((a["metrics"].get("top1") for a in v["artifacts"] if a["format"] in ("tflite", "edgetpu")), None)
         if top1 is None or original_metrics.top1 is None or bound is None:
             return None
         drop = 100 * (original_metrics.top1 - top1)
