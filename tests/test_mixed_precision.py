@@ -215,7 +215,10 @@ def test_optimize_runs_int8_mixed_only_when_plain_int8_misses_the_bound(outlier_
     assert mixed["artifacts"][0]["metrics"]["top1"] >= bad["original"]["metrics"]["top1"] - 0.01
     assert bad["ranking"]["recommended"] == "int8-mixed/tflite"
     assert "int8-mixed: kept float: conv" in text_summary(bad) and "(2 of 4 conv/FC ops int8)" in text_summary(bad)
-    assert "layers kept out of int8" in (tmp_path / "outlier" / "report.html").read_text()
+    html = (tmp_path / "outlier" / "report.html").read_text()
+    assert "int8-mixed: layers kept out of int8" in html and "int8: int8 per Keras layer" in html
+    conv1 = next(s for s in plain["int8_sensitivity"]["layers"] if s["layer"] == "conv1")
+    assert conv1["range"]["channel_span_ratio"] > 100 and "output channel 5 spans" in conv1["cause"]
 
     good = optimize(digits_model_path, tmp_path / "sample", data=digits_data_path, recipes=recipes, settings=Settings(bench_seconds=0.1))
     assert good["variants"][1]["status"] == "skipped"

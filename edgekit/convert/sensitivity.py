@@ -451,11 +451,11 @@ def search(quantizer: MixedQuantizer, keras_model: Any, x: Sequence[np.ndarray],
 
 # ---- entry points from a Keras model -----------------------------------------------------------------------------
 def analyze_model(model: Any, calibration: Any, x: Any, labels: Any = None, io_dtype: str = "float32",
-                  trust_model: bool = False) -> Sensitivity:
+                  trust_model: bool = False, trials: bool = True) -> Sensitivity:
     """:func:`analyze` for a model (path or Keras model): converts it to float, calibrates, measures on ``x``."""
     with tempfile.TemporaryDirectory(prefix="edgekit-analyze-") as tmp:
         quantizer, keras_model = quantizer_for(model, tmp, calibration, io_dtype, trust_model)
-        return analyze(quantizer, keras_model, _inputs(x), labels, quantizer.samples)
+        return analyze(quantizer, keras_model, _inputs(x), labels, quantizer.samples, trials=trials)
 
 
 def resolve_recipe(model: Any, recipe: Any, calibration: Any, x: Any, labels: Any, max_drop: float,

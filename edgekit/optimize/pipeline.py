@@ -312,6 +312,16 @@ def _keras_outputs(model, x: np.ndarray) -> np.ndarray:
     return out[0] if isinstance(out, list) else out
 
 
+def _int8_sensitivity(model, calibration, eval_x, eval_y) -> dict:
+    """Per-layer int8 figures for a plain int8 variant (ranges and errors in the all-int8 model; no trial models)."""
+    from edgekit.convert.sensitivity import analyze_model
+
+    try:
+        return analyze_model(model, calibration, eval_x, eval_y, trials=False).to_dict()
+    except EdgekitError as exc:
+        return {"error": str(exc)}
+
+
 def _mixed_not_needed(recipe: Recipe, variants: list[dict], original_metrics, settings: Settings) -> str | None:
     """Why a ``keep_float: auto`` variant need not run: its plain-int8 counterpart (same recipe, every layer int8)
     already meets the accuracy bound."""
@@ -388,11 +398,16 @@ def _measure_variant(index, recipe, loaded, train, eval_x, eval_y, reference, vd
         artifact = convert_for_recipe(model, recipe, fmt, vdir / f"{recipe.name}{TARGETS[fmt].suffix}", calibration=calibration, eval_data=eval_x)
         steps(index, recipe.name, f"measuring {fmt} (accuracy, size, latency, energy)")
         artifacts.append(_measure_artifact(artifact, eval_x, eval_y, reference, settings))
+    sensitivity = mixed.sensitivity.to_dict() if mixed is not None else None
+    if recipe.quantize.mode == "int8" and not (recipe.quantize.aware or recipe.quantize.mixed) and calibration is not None:
+        steps(index, recipe.name, "per-layer int8 sensitivity")
+        sensitivity = _int8_sensitivity(model, calibration, eval_x, eval_y)
     result = {
         "name": recipe.name,
         "recipe": planned.to_dict(),  # as asked (keep_float: auto), so a re-run reuses it
         "resolved_recipe": recipe.to_dict() if mixed is not None else None,
-        "mixed_precision": mixed.to_dict() if mixed is not None else None,
+        "mixed_precision": {k: v for k, v in mixed.to_dict().items() if k != "sensitivity"} if mixed is not None else None,
+        "int8_sensitivity": sensitivity,  # per Keras layer (edgekit.convert.sensitivity.Sensitivity)
         "settings": _variant_settings(settings),
         "status": "done",
         "optimized": optimized.to_dict() if optimized is not None else None,

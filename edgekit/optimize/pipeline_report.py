@@ -213,7 +213,7 @@ def render(results: dict) -> str:
     if not_run:
         parts.append("<h2>Not run</h2><ul>" + "".join(
             f"<li>{_esc(v['name'])}: {_esc(v.get('status'))} — {_esc(v.get('reason', ''))}</li>" for v in not_run) + "</ul>")
-    parts += [_mixed_html(v) for v in results.get("variants", []) if v.get("status") == "done" and v.get("mixed_precision")]
+    parts += [_sensitivity_html(v) for v in results.get("variants", []) if v.get("status") == "done" and v.get("int8_sensitivity")]
     parts.append("<h2>Plots</h2><div class='plots'>" + "".join(plots) + "</div>")
     parts.append("<p class='meta'>Black-edged points are on the Pareto front (quality, gzip size, latency); the star "
                  "is the recommendation. "
@@ -221,15 +221,21 @@ def render(results: dict) -> str:
     return "\n".join(parts)
 
 
-def _mixed_html(variant: dict) -> str:
-    """The keep-float search of one variant: what stayed float and each layer's int8 sensitivity."""
-    mixed = variant["mixed_precision"]
-    head = ["layer", "type", "ops", "Δ top-1 if only int8 (pt)", "SNR if only int8 (dB)", "output range", "widest channel / median", "why"]
+def _sensitivity_html(variant: dict) -> str:
+    """One int8 variant's per-layer sensitivity; for int8-mixed, what its search kept float."""
+    report, mixed = variant["int8_sensitivity"], variant.get("mixed_precision")
+    if "error" in report:
+        return f"<h2>{_esc(variant['name'])}: int8 per layer</h2><p>not analysed: {_esc(report['error'])}</p>"
+    head = ["layer", "type", "ops", "Δ top-1 if only int8 (pt)", "SNR if only int8 (dB)", "SNR all int8 (dB)",
+            "output range", "widest channel / median", "why"]
     rows = "".join("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in (
         s["layer"], s["type"], "+".join(s["ops"]), fmt(s["alone_int8_drop"], 3), fmt(s["alone_int8_snr_db"], 3),
-        f"[{s['range']['min']:.3g}, {s['range']['max']:.3g}]", f"{s['range']['channel_span_ratio']:.0f}x", s["cause"])) + "</tr>"
-        for s in mixed["sensitivity"]["layers"])
-    return (f"<h2>{_esc(variant['name'])}: layers kept out of int8</h2><p>{_esc(mixed_summary(mixed))}</p>"
+        fmt(s["int8_snr_db"], 3), f"[{s['range']['min']:.3g}, {s['range']['max']:.3g}]",
+        f"{s['range']['channel_span_ratio']:.0f}x", s["cause"])) + "</tr>" for s in report["layers"])
+    title = "layers kept out of int8" if mixed else "int8 per Keras layer"
+    intro = mixed_summary(mixed) if mixed else (f"all int8: output SNR {report['int8_snr_db']:.1f} dB vs float; op→layer "
+                                                f"map: {report['mapping'].get('summary', '')}; lowest SNR first")
+    return (f"<h2>{_esc(variant['name'])}: {title}</h2><p>{_esc(intro)}</p>"
             "<table><thead><tr>" + "".join(f"<th>{_esc(h)}</th>" for h in head) + f"</tr></thead><tbody>{rows}</tbody></table>")
 
 
