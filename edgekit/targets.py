@@ -110,12 +110,13 @@ class Accelerator:
     name: str
     preset: str  # the built-in recipe set (edgekit/recipes/NAME.yaml)
     format: str | None = None  # every variant converts to this target only (None: the recipes' own formats)
+    cpu_fallback: bool = False  # ops it cannot run go to the host CPU: selective int8 still runs (as .tflite)
 
 
 ACCELERATORS: dict[str, Accelerator] = {
     "cpu": Accelerator("cpu", "default"),
     "gpu": Accelerator("gpu", "default"),
-    "edgetpu": Accelerator("edgetpu", "edgetpu", format="edgetpu"),
+    "edgetpu": Accelerator("edgetpu", "edgetpu", format="edgetpu", cpu_fallback=True),
     "mcu": Accelerator("mcu", "mcu", format="mcu"),  # latency on this CPU; arena and flash measured in TFLite Micro
 }
 

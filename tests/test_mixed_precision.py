@@ -233,3 +233,6 @@ def test_edgetpu_target_keeps_int8_mixed_as_a_tflite_that_reports_its_cpu_fallba
     mixed = next(r for r in kept if r.name == "int8-mixed")
     assert mixed.formats == ("tflite",) and mixed.quantize.io_dtype == "int8" and mixed.quantize.searches
     assert next(r for r in kept if r.name == "int8").formats == ("edgetpu",)
+    kept, skipped = for_target(preset("default"), "mcu")  # no CPU to fall back to
+    assert "int8-mixed" not in [r.name for r in kept]
+    assert "layers kept out of int8 need a .tflite target" in next(v["reason"] for v in skipped if v["name"] == "int8-mixed")

@@ -65,14 +65,19 @@ def default_recipes(target: str) -> tuple[Recipe, ...]:
 def for_target(recipes: Sequence[Recipe], target: str) -> tuple[list[Recipe], list[dict]]:
     """An accelerator that runs one format only (the Edge TPU: full-int8 edgetpu artifacts with uint8 I/O) keeps the
     recipes whose quantization that format produces, converted to it, and skips the rest."""
-    fmt = accelerator(target).format
+    where = accelerator(target)
+    fmt = where.format
     if fmt is None:
         return list(recipes), []
     spec = TARGETS[fmt]
     kept, skipped = [], []
     for r in recipes:
-        if r.quantize.mixed and not spec.selective:  # layers kept float fall back to the CPU: a plain .tflite says how many
-            kept.append(replace(r, quantize=replace(r.quantize, io_dtype="int8"), formats=("tflite",)))
+        if r.quantize.mixed and not spec.selective:
+            if where.cpu_fallback:  # its float layers would run on the host CPU: a .tflite, whose search counts them
+                kept.append(replace(r, quantize=replace(r.quantize, io_dtype="int8"), formats=("tflite",)))
+            else:
+                skipped.append(_not_run(r, "skipped", f"the {target} target converts every layer to int8; "
+                                                      "layers kept out of int8 need a .tflite target"))
         elif r.quantize.mode in spec.quantize_modes:
             io = r.quantize.io_dtype if r.quantize.io_dtype in spec.io_dtypes else spec.default_io_dtype(r.quantize.mode)
             kept.append(replace(r, quantize=replace(r.quantize, io_dtype=io), formats=(fmt,)))
