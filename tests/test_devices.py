@@ -87,6 +87,8 @@ def lab(loopback, tmp_path_factory):
         "wrongkey": loopback.device(work, python=venv_python, known_hosts=str(other_key)),
         "newhost": loopback.device(work, python=venv_python, known_hosts=str(root / "empty_known_hosts")),
         "slow": loopback.device(work, python=venv_python, timeout=3),
+        "metered": loopback.device(work, python=venv_python, energy_command="echo 2.5", energy_unit="W",
+                                   device_profile="rpi4"),
     }
     inv = root / "devices.yaml"
     inv.write_text(yaml.safe_dump({"devices": devices}))
@@ -144,6 +146,17 @@ def test_fleet_keeps_the_good_devices_and_says_why_each_other_failed(lab, runtim
     assert errors[2].startswith("error: device nopython: python /nonexistent/bin/python not found")
     assert errors[3].startswith("error: device wrongkey: the host key of 127.0.0.1:") and "does not match" in errors[3]
     assert time.monotonic() - start < 30
+
+
+def test_energy_comes_from_the_devices_sensor_and_profile(lab, runtime_models):
+    done = _invoke("bench", runtime_models.int8, "--device", "metered", "--runs", "50", "--devices", lab["inventory"],
+                   "--json")
+    assert done.exit_code == 0, done.stderr
+    (r,) = json.loads(done.stdout)
+    energy = {e["method"]: e for e in r["energy"]}
+    assert r["settings"]["energy_command"] == "echo 2.5" and r["settings"]["device_profile"] == "rpi4"
+    assert energy["measured"]["value"] > 0 and "echo 2.5" in energy["measured"]["source"]
+    assert energy["time×power"]["value"] > 0
 
 
 def test_accept_new_host_key_records_a_new_host_but_never_a_changed_one(lab):

@@ -38,7 +38,8 @@ class BenchSettings:
         """The settings a result from ``device`` carries (``edgekit bench``'s own ``settings`` block)."""
         return {"accelerator": self.accelerator or device.accelerator or "cpu", "runs": self.runs,
                 "min_time": self.min_time, "warmup": self.warmup,
-                "device_profile": self.device_profile or device.device_profile}
+                "device_profile": self.device_profile or device.device_profile,
+                "energy_command": device.energy_command}
 
     def arguments(self, device: Device) -> list[str]:
         s = self.for_device(device)
@@ -50,6 +51,10 @@ class BenchSettings:
             args += ["--min-time", repr(float(self.min_time))]
         if s["device_profile"]:
             args += ["--device-profile", s["device_profile"]]
+        if device.energy_command:
+            args += ["--energy-command", device.energy_command]
+            if device.energy_unit:
+                args += ["--energy-unit", device.energy_unit]
         return args
 
 
@@ -80,7 +85,8 @@ class _Model:
 
 def _key(device: str, sha: str, settings: dict[str, Any]) -> tuple:
     return (device, sha, settings.get("threads"), settings.get("batch"), settings.get("accelerator"),
-            settings.get("runs"), settings.get("min_time"), settings.get("warmup"), settings.get("device_profile"))
+            settings.get("runs"), settings.get("min_time"), settings.get("warmup"), settings.get("device_profile"),
+            settings.get("energy_command"))
 
 
 def _local_models(models: Sequence[str | Path]) -> list[_Model]:

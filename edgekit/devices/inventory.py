@@ -10,6 +10,8 @@
         python: edgekit-device/venv/bin/python   # default: WORKDIR/venv/bin/python (what `devices setup` makes)
         accelerator: cpu
         device_profile: rpi4
+        energy_command: ina219-read --watts  # run ON the device by its edgekit bench (a power sensor), optional
+        energy_unit: W
         timeout: 600                         # seconds one remote command may take
     groups:
       pis: [pi4, pi5]
@@ -53,6 +55,8 @@ class Device:
     python: str | None = None
     accelerator: str | None = None
     device_profile: str | None = None
+    energy_command: str | None = None  # the device's power/energy sensor, run there by its edgekit bench
+    energy_unit: str | None = None
     timeout: float = DEFAULT_TIMEOUT_S
 
     def __post_init__(self):
@@ -90,7 +94,8 @@ class Device:
     def describe(self) -> dict[str, Any]:
         """What a result says about the device it came from."""
         return {"name": self.name, "host": self.host, "port": self.port, "user": self.user,
-                "python": self.remote_python, "accelerator": self.accelerator, "device_profile": self.device_profile}
+                "python": self.remote_python, "accelerator": self.accelerator, "device_profile": self.device_profile,
+                "energy_command": self.energy_command}
 
 
 def _check_remote_path(where: str, key: str, value: Any) -> None:
