@@ -236,3 +236,23 @@ def test_edgetpu_target_keeps_int8_mixed_as_a_tflite_that_reports_its_cpu_fallba
     kept, skipped = for_target(preset("default"), "mcu")  # no CPU to fall back to
     assert "int8-mixed" not in [r.name for r in kept]
     assert "layers kept out of int8 need a .tflite target" in next(v["reason"] for v in skipped if v["name"] == "int8-mixed")
+
+
+def test_keras3_names_and_a_shared_layer_map_to_their_layers(tmp_path, digits_data):
+    from edgekit._tf import keras3
+    from edgekit.convert.mixed_precision import quantizer_for
+    from edgekit.convert.sensitivity import analyze
+
+    keras = keras3()
+    inputs = keras.Input((8, 8, 1), name="image")
+    h = keras.layers.ReLU(name="r1")(keras.layers.Conv2D(8, 3, padding="same", name="c1")(inputs))
+    shared = keras.layers.Conv2D(8, 3, padding="same", name="shared")
+    h = keras.layers.GlobalAveragePooling2D(name="gap")(shared(shared(h)))  # Keras 3 scopes: shared_1, shared_3
+    model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax", name="out")(h), name="k3net")
+    model.save(tmp_path / "k3.keras")
+    x = digits_data["x_val"][:50]
+    quantizer, keras_model = quantizer_for(tmp_path / "k3.keras", tmp_path, digits_data["x_train"][:50])
+    assert [(op.op, op.layer) for op in quantizer.ops] == [("CONV_2D", "c1"), ("CONV_2D", "shared"), ("CONV_2D", "shared"),
+                                                           ("MEAN", "gap"), ("FULLY_CONNECTED", "out"), ("SOFTMAX", "out")]
+    report = analyze(quantizer, keras_model, [x], None, [digits_data["x_train"][:50]], trials=False)
+    assert report.mapping["matched"] == report.mapping["checked"] == 3  # the shared layer has no single output to check

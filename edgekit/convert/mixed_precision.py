@@ -161,7 +161,7 @@ def quantizer_for(model: Any, workdir: str | os.PathLike, calibration: Any, io_d
     from edgekit.recipe import Quantize
 
     source = open_source(model, trust_model)
-    keras_model = getattr(source, "model", None)
+    keras_model = getattr(source, "model", None) or getattr(source, "keras_model", None)  # tf-keras / Keras 3
     samples, label = calibration_samples(source, "int8", calibration)
     float_path = Path(workdir) / f"{source.name}_float32.tflite"
     _convert(source, float_path, Quantize(), None, None, batch=None, fmt="tflite")
@@ -181,7 +181,8 @@ def to_tflite_mixed(model: Any, output: str | os.PathLike, keep_float: Sequence[
 
     source = open_source(model, trust_model)
     with tempfile.TemporaryDirectory(prefix="edgekit-mixed-") as tmp:
-        quantizer, _ = quantizer_for(source.model if hasattr(source, "model") else model, tmp, calibration, io_dtype)
+        quantizer, _ = quantizer_for(getattr(source, "model", None) or getattr(source, "keras_model", None) or model, tmp,
+                                     calibration, io_dtype)
         data = quantizer.quantize(keep_float, int16x8)
         calibration_label = quantizer.calibration_label
         parity = write_verified(source, output, lambda p: p.write_bytes(data), ParityInputs.for_source(source, eval_data),

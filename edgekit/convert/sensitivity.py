@@ -295,7 +295,7 @@ def check_mapping(quantizer: MixedQuantizer, keras_model: Any, x: Sequence[np.nd
         out = layer_output(ops)
         producer = next(op for op in ops if out in op.outputs)
         shown = next((f for f in producer.fused if f in top), name)
-        if shown in top:
+        if shown in top and len(getattr(top[shown], "_inbound_nodes", ())) <= 1:  # a shared layer has no one output
             pairs.append((name, shown))
     try:
         probe = _functional(keras_model, [top[shown].output for _, shown in pairs])
