@@ -143,7 +143,7 @@ def corpus(marker: Path) -> list[Case]:
         Case("model symlink loop: convert", lambda d: ["convert", _loop(d / "m.h5"), "-o", d / "o.tflite"]),
         Case("text SavedModel: convert", lambda d: ["convert", _pbtxt(d), "-o", d / "o.tflite"]),
     ]
-    for kind in ("writer", "lambda", "lookup"):
+    for kind in ("writer", "lambda", "lookup", "const"):
         for command in ("convert", "optimize", "quantize"):
             out = "o.tflite" if command == "convert" else ("out" if command == "optimize" else "o.h5")
             cases.append(Case(f"model {kind}: {command}", lambda d, k=kind, c=command, o=out:
@@ -223,6 +223,7 @@ def main() -> None:
         MODELS["writer"] = hostile.savedmodel_writer(root / "models" / "writer", marker)
         MODELS["lambda"] = hostile.keras_lambda_savedmodel(root / "models" / "lambda_tf", marker)
         MODELS["lookup"] = hostile.string_lookup_h5(root / "models" / "lookup.h5", root / "models" / "vocab.txt")
+        MODELS["const"] = hostile.savedmodel_const_bomb(root / "models" / "const_bomb")
         cases = [c for c in corpus(marker) if not (args.quick and c.heavy)]
         rows = []
         for case in cases:

@@ -329,3 +329,20 @@ def h5_bomb(path: Path, declared_mb: int = 1024) -> Path:
         f.create_dataset("model_weights/d/kernel", shape=(declared_mb * 1000, 250), dtype="f4", chunks=(1000, 250),
                          compression="gzip")
     return path
+
+
+def savedmodel_const_bomb(folder: Path, elements: int = 600_000_000) -> Path:
+    """A SavedModel whose serving function adds a splat constant of ``elements`` float32 (2.4 GB), stored as one
+    value and a shape: loading the function materializes all of it."""
+    from edgekit._tf import tf as get_tf
+
+    tf = get_tf()
+
+    class Bomb(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
+        def serve(self, x):
+            return {"y": tf.reduce_sum(tf.constant(1.0, shape=[elements])) + x}
+
+    module = Bomb()
+    tf.saved_model.save(module, str(folder), signatures={"serving_default": module.serve})
+    return folder

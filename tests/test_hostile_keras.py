@@ -12,8 +12,8 @@ import pytest
 from edgekit.errors import ModelLoadError, UnsafeModelError
 from edgekit.keras.loading import check_model_file
 
-from hostile import (keras_lambda_savedmodel, keras_zip_bomb, run_cli, savedmodel_writer, snapshot,
-                     string_lookup_h5)
+from hostile import (keras_lambda_savedmodel, keras_zip_bomb, run_cli, savedmodel_const_bomb, savedmodel_writer,
+                     snapshot, string_lookup_h5)
 from test_hostile import MEMORY_CAP_MB
 
 
@@ -26,6 +26,7 @@ def hostile_models(tmp_path_factory):
         "writer": savedmodel_writer(root / "writer", marker),
         "lambda": keras_lambda_savedmodel(root / "lambda_tf", marker),
         "lookup": string_lookup_h5(root / "lookup.h5", root / "vocab.txt"),
+        "const": savedmodel_const_bomb(root / "const_bomb"),
     }
     return models, marker
 
@@ -43,6 +44,7 @@ def _refused(run, folder, before, message, marker):
     ("writer", "is a SavedModel whose graph runs WriteFile in function __inference_serve_"),
     ("lambda", "contains Lambda, which would run code"),
     ("lookup", "contains StringLookup(vocabulary="),
+    ("const", "declares 2.4 GB of constants and variables (the largest: constant 'Const', 2.4 GB), past the 2.0 GB"),
 ])
 @pytest.mark.parametrize("command", ["convert", "optimize"])
 def test_code_and_file_access_refused_without_trust(tmp_path, hostile_models, model, message, command):
@@ -53,7 +55,7 @@ def test_code_and_file_access_refused_without_trust(tmp_path, hostile_models, mo
     args = [command, models[model], "-o", work / ("out.tflite" if command == "convert" else "out")]
     run = run_cli(args, work)
     _refused(run, work, before, message, marker)
-    assert "--trust-model" in run.lines[0]
+    assert ("--max-expand SIZE" if model == "const" else "--trust-model") in run.lines[0]
     assert run.peak_rss_mb < 300  # refused from the file alone: TensorFlow never loaded
 
 

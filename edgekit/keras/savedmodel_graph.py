@@ -4,7 +4,9 @@ Every op of the graph and of its function library is listed and checked against 
 (``savedmodel_ops``): file, Python, network and logging ops are refused; checkpoint ops only inside the saver
 functions that ``saver_def`` names (every SavedModel has them to restore its variables). The Keras metadata a
 SavedModel carries (``keras_metadata.pb``, or the user objects inside ``saved_model.pb``) is returned as layer
-configs, so the Lambda/custom-layer check that ``.h5`` and ``.keras`` files get applies to SavedModels too.
+configs, so the Lambda/custom-layer check that ``.h5`` and ``.keras`` files get applies to SavedModels too. The
+bytes its constants and variables declare (a splat constant stores one value and a shape) are held to
+:mod:`edgekit.limits` before TensorFlow materializes them.
 """
 
 from __future__ import annotations
@@ -16,10 +18,14 @@ from pathlib import Path
 
 import yaml
 
+from edgekit import limits
 from edgekit._protobuf import Invalid, fields, text
+from edgekit._table import human_bytes
 from edgekit.errors import ModelLoadError
 
 _MAX_PB = 2**31  # protobuf's own limit for one message
+# tensorflow DataType -> bytes per element (others, e.g. strings and resources, count 1)
+_DTYPE_BYTES = {1: 4, 2: 8, 3: 4, 4: 1, 5: 2, 6: 1, 8: 8, 9: 8, 10: 1, 14: 2, 17: 2, 18: 16, 19: 2, 22: 4, 23: 8}
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,7 @@ class _Graph:
         self.functions: dict[str, list[tuple[str, set[str]]]] = {}  # name -> [(op, functions called)]
         self.saver_nodes: set[str] = set()
         self.metadata: list[str] = []
+        self.declared: list[tuple[int, str]] = []  # (bytes, what): constants and variables, as their shapes say
 
     def saved_model(self) -> None:
         for n, w, v in fields(self.buf, 0, len(self.buf)):
@@ -70,7 +77,7 @@ class _Graph:
                 for sn, sw, sv in fields(self.buf, *v):
                     if sn in (2, 3) and sw == 2:
                         self.saver_nodes.add(text(self.buf, sv, "a saver tensor name").split(":")[0])
-            elif n == 7:  # SavedObjectGraph.nodes (1) -> SavedObject.user_object (4) -> metadata (3)
+            elif n == 7:  # SavedObjectGraph.nodes (1) -> SavedObject: user_object (4) -> metadata (3); variable (7)
                 for on, ow, ov in fields(self.buf, *v):
                     if on == 1 and ow == 2:
                         for un, uw, uv in fields(self.buf, *ov):
@@ -78,6 +85,8 @@ class _Graph:
                                 for mn, mw, mv in fields(self.buf, *uv):
                                     if mn == 3 and mw == 2:
                                         self.metadata.append(text(self.buf, mv, "Keras metadata"))
+                            elif un == 7 and uw == 2:  # SavedVariable: dtype (1), shape (2), name (6)
+                                self.declared.append(self.sized(uv, 1, 2, 6, "variable"))
 
     def graph_def(self, span) -> None:
         for n, w, v in fields(self.buf, *span):
@@ -108,11 +117,33 @@ class _Graph:
                 name = text(self.buf, v, "a node name")
             elif n == 2 and w == 2:
                 op = text(self.buf, v, "an op name")
-            elif n == 5 and w == 2:  # attr entry: value (2) is an AttrValue
+            elif n == 5 and w == 2:  # attr entry: key (1), value (2) an AttrValue
                 for an, aw, av in fields(self.buf, *v):
                     if an == 2 and aw == 2:
                         calls |= self.called(av)
+                        for tn, tw, tv in fields(self.buf, *av):
+                            if tn == 8 and tw == 2:  # AttrValue.tensor: a constant, TensorProto dtype (1), shape (2)
+                                self.declared.append(self.sized(tv, 1, 2, None, "constant"))
+        if self.declared and self.declared[-1][1] == "constant":
+            self.declared[-1] = (self.declared[-1][0], f"constant {name!r}")
         return name, op, calls
+
+    def sized(self, span, dtype_field: int, shape_field: int, name_field: int | None, what: str) -> tuple[int, str]:
+        """Bytes a tensor's declared dtype and shape take (a splat constant stores one value for all of them)."""
+        dtype, dims, label = 0, [], what
+        for n, w, v in fields(self.buf, *span):
+            if n == dtype_field and w == 0:
+                dtype = v
+            elif n == shape_field and w == 2:  # TensorShapeProto.dim (2) -> size (1)
+                for dn, dw, dv in fields(self.buf, *v):
+                    if dn == 2 and dw == 2:
+                        dims += [dsv for dsn, dsw, dsv in fields(self.buf, *dv) if dsn == 1 and dsw == 0]
+            elif name_field is not None and n == name_field and w == 2:
+                label = f"{what} {text(self.buf, v, 'a variable name')!r}"
+        count = 1
+        for d in dims:
+            count *= d if d < 1 << 63 else 0  # -1 (unknown) encodes as a huge varint: no size
+        return count * _DTYPE_BYTES.get(dtype, 1), label
 
     def called(self, span) -> set[str]:
         """Function names an AttrValue refers to: func (10), or list (1) -> func (9)."""
@@ -183,6 +214,14 @@ def inspect_savedmodel_graph(path: str | Path) -> SavedModelGraph:
         keras_objects = _keras_metadata(p, graph.metadata)
     except Invalid as exc:
         raise ModelLoadError(f"{pb} is not a valid SavedModel (corrupt, truncated or crafted): {exc}") from None
+    limit = limits.current().max_expand
+    total = sum(size for size, _ in graph.declared)
+    if total > limit:
+        size, what = max(graph.declared)
+        raise ModelLoadError(
+            f"{pb} declares {human_bytes(total)} of constants and variables (the largest: {what}, {human_bytes(size)}), "
+            f"past the {human_bytes(limit)} limit, allocated when it loads; raise it with edgekit --max-expand SIZE "
+            "if you trust the model")
     saver_roots = set().union(*[calls for name, _, calls in graph.top if name in graph.saver_nodes] or [set()])
     saver = graph.reachable(saver_roots)
     table = deny_table()
