@@ -1,8 +1,8 @@
 """Files in and out, safely: atomic outputs, no stray temporaries, honest answers about what a path is.
 
 A failed or interrupted write never leaves a half-written file at the output path. Every temporary carries the id
-of the process that made it (``.NAME.PID.XXXXXXXX.tmp`` beside the output, ``edgekit-PID-...`` in the system temp
-folder); SIGTERM is handled like Ctrl-C (temporaries removed on the way out), and since SIGKILL cannot be handled,
+of the process that made it (``.NAME.PID@HOST.XXXXXXXX.tmp`` beside the output, ``edgekit-PID-...`` in the system
+temp folder); SIGTERM is handled like Ctrl-C (temporaries removed on the way out), and since SIGKILL cannot be handled,
 every run sweeps the temporaries of dead edgekit processes from its output folders before it writes.
 """
 
@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import stat
 import tempfile
 from pathlib import Path
@@ -22,8 +23,14 @@ from typing import Callable, Iterator
 
 from edgekit.errors import Terminated
 
-_OUTPUT_TEMP = re.compile(r"^\..+\.(\d+)\.[A-Za-z0-9_]{8}\.tmp$")
+# An output's temporary names its process and host (an output folder may be shared between machines, where a PID
+# means nothing): .NAME.PID@HOST.XXXXXXXX.tmp. Scratch folders live in this machine's temp folder: edgekit-PID-*.
+_OUTPUT_TEMP = re.compile(r"^\..+\.(\d+)@([A-Za-z0-9-]*)\.[A-Za-z0-9_]{8}\.tmp$")
 _SCRATCH = re.compile(r"^edgekit-(\d+)-")
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40]
 
 
 @contextlib.contextmanager
@@ -36,7 +43,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     sweep_stale_temps(final.parent)
-    tmpdir = Path(tempfile.mkdtemp(prefix=f".{final.name}.{os.getpid()}.", suffix=".tmp", dir=final.parent))
+    tmpdir = Path(tempfile.mkdtemp(prefix=f".{final.name}.{os.getpid()}@{_host()}.", suffix=".tmp",
+                                   dir=final.parent))
     tmp = tmpdir / final.name
     try:
         yield tmp
@@ -126,7 +134,8 @@ def sweep_stale_temps(folder: str | os.PathLike, depth: int = 0) -> list[Path]:
         return removed
     for entry in entries:
         match = _OUTPUT_TEMP.match(entry.name) or _SCRATCH.match(entry.name)
-        if match and not _alive(int(match.group(1))):
+        ours = match is not None and (match.re is _SCRATCH or match.group(2) == _host())
+        if ours and not _alive(int(match.group(1))):
             path = Path(entry.path)
             if entry.is_dir(follow_symlinks=False):
                 shutil.rmtree(path, ignore_errors=True)

@@ -120,7 +120,7 @@ def snapshot(folder: str | os.PathLike) -> dict[str, int]:
 
 
 def edgekit_temps(*folders: str | os.PathLike) -> list[Path]:
-    """edgekit temporaries under ``folders``: ``.NAME.PID.XXXXXXXX.tmp`` beside outputs, ``edgekit-PID-*`` scratch."""
+    """edgekit temporaries under ``folders``: ``.NAME.PID@HOST.XXXXXXXX.tmp`` beside outputs, ``edgekit-PID-*`` scratch."""
     found = []
     for folder in folders:
         for p in Path(folder).rglob("*"):

@@ -277,6 +277,9 @@ def test_sigkill_leftovers_are_swept_by_the_next_run_and_live_ones_kept(tmp_path
         live.wait(30)
     assert len(sweep_stale_temps(out)) == 1 and len(sweep_stale_temps(scratch)) == 1
     assert list(out.iterdir()) == [] and list(scratch.iterdir()) == []
+    elsewhere = out / f".model.tflite.{killed.pid}@another-host.abcd1234.tmp"  # a shared folder: not ours to judge
+    elsewhere.mkdir()
+    assert sweep_stale_temps(out) == [] and elsewhere.is_dir()
 
 
 @pytest.mark.slow
