@@ -41,10 +41,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     ``path`` is left as it was.
     """
     final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    sweep_stale_temps(final.parent)
-    tmpdir = Path(tempfile.mkdtemp(prefix=f".{final.name}.{os.getpid()}@{_host()}.", suffix=".tmp",
-                                   dir=final.parent))
+    tmpdir = temp_beside(final)
     tmp = tmpdir / final.name
     try:
         yield tmp
@@ -55,6 +52,14 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, final)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def temp_beside(final: Path) -> Path:
+    """A new temporary folder beside ``final`` (created with its parents) named for this process and host, after
+    sweeping the ones dead edgekit processes left there: where an output is staged before it moves into place."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    sweep_stale_temps(final.parent)
+    return Path(tempfile.mkdtemp(prefix=f".{final.name}.{os.getpid()}@{_host()}.", suffix=".tmp", dir=final.parent))
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:

@@ -1,4 +1,4 @@
-"""Reading user YAML (recipes, device profiles): safe tags only, and no aliases.
+"""User YAML (recipes, device profiles, device inventories): safe tags only, and no aliases either way.
 
 YAML aliases let a 400-byte file expand into gigabytes ("billion laughs": an alias of a list of aliases of ...);
 edgekit's files never need them, so an alias is refused where it appears instead of expanded.
@@ -34,3 +34,13 @@ def load_yaml(text: str, what: str, error: type[Exception]) -> Any:
                     "without bound, so edgekit refuses them: write the values out") from None
     except yaml.YAMLError as exc:
         raise error(f"{what} is not valid YAML: {str(exc).splitlines()[0]}") from None
+
+
+class _NoAliasDumper(yaml.SafeDumper):
+    def ignore_aliases(self, data) -> bool:
+        return True
+
+
+def dump_yaml(data: Any) -> str:
+    """YAML that :func:`load_yaml` reads back: an object that appears twice is written out twice, never aliased."""
+    return yaml.dump(data, Dumper=_NoAliasDumper, sort_keys=False)

@@ -14,10 +14,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
 from edgekit._fs import check_input_path
-from edgekit._yaml import load_yaml
+from edgekit._yaml import dump_yaml, load_yaml
 from edgekit.errors import RecipeError
 from edgekit.targets import CALIBRATION_METHODS, IO_DTYPES, QUANTIZE_MODES, TARGETS
 
@@ -290,7 +288,7 @@ class Recipe:
         return cls(**kwargs)
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+        return dump_yaml(self.to_dict())
 
     @classmethod
     def from_yaml(cls, text: str) -> "Recipe":
@@ -351,7 +349,7 @@ def dump_recipes(recipes: tuple[Recipe, ...] | list[Recipe]) -> str:
     recipes = tuple(recipes)
     if len(recipes) == 1:
         return recipes[0].to_yaml()
-    return yaml.safe_dump({"variants": [r.to_dict() for r in recipes]}, sort_keys=False)
+    return dump_yaml({"variants": [r.to_dict() for r in recipes]})
 
 
 _PRESETS = Path(__file__).parent / "recipes"

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
+from edgekit._fs import temp_beside
 from edgekit.convert.artifact import PARITY_SAMPLES, Artifact
 from edgekit.convert.c_source import c_identifier, write_c_source
 from edgekit.keras.source import Source, open_source
@@ -78,8 +78,7 @@ def to_mcu(
     tflm.require()  # before any slow work
     tflite_path, cc_path, h_path, ident = mcu_paths(output)
     source = open_source(model, trust_model)
-    tflite_path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{tflite_path.name}.", suffix=".tmp", dir=tflite_path.parent))
+    staging = temp_beside(tflite_path)  # swept by a later run if this one is killed
     try:
         staged = staging / tflite_path.name
         artifact = _convert(source, staged, Quantize(mode="int8", io_dtype="int8"), calibration, eval_data, batch=1, fmt="mcu")

@@ -119,15 +119,17 @@ def inventory_path(given: str | os.PathLike | None = None) -> Path:
 
 def load_inventory(path: str | os.PathLike | None = None) -> tuple[dict[str, Device], dict[str, tuple[str, ...]]]:
     """The devices and groups of an inventory file. Unknown keys, unknown group members and bad values are errors."""
-    import yaml
+    from edgekit._fs import check_input_path
+    from edgekit._yaml import load_yaml
 
     p = inventory_path(path)
+    if not p.exists() and not p.is_symlink():
+        raise EdgekitError(f"device inventory not found: {p} (give --devices FILE or set $EDGEKIT_DEVICES)")
     try:
-        data = yaml.safe_load(p.read_text())
-    except FileNotFoundError:
-        raise EdgekitError(f"device inventory not found: {p} (give --devices FILE or set $EDGEKIT_DEVICES)") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        text = check_input_path(p, "device inventory", EdgekitError).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
         raise EdgekitError(f"{p} is not a readable YAML device inventory: {str(exc).splitlines()[0]}") from None
+    data = load_yaml(text, f"device inventory {p}", EdgekitError)  # no aliases: a small file stays small
     if not isinstance(data, dict) or not isinstance(data.get("devices"), dict):
         raise EdgekitError(f"{p}: expected a 'devices:' mapping of name -> host, user, ... (see edgekit devices --help)")
     unknown = set(data) - {"devices", "groups"}
