@@ -11,18 +11,20 @@ import os
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from edgekit._fs import temp_beside
-from edgekit.convert.artifact import PARITY_SAMPLES, Artifact
 from edgekit.convert.c_source import c_identifier, write_c_source
 from edgekit.keras.source import Source, open_source
 from edgekit.data import model_inputs, random_inputs
 from edgekit.device_bench import tflm
 from edgekit.errors import ConversionError, ParityError, TflmError
 from edgekit.recipe import Quantize
+
+if TYPE_CHECKING:  # artifact.py imports McuReport from here
+    from edgekit.convert.artifact import Artifact
 
 MAX_LSB = 1  # TFLM and LiteRT int8 outputs may differ by one step of rounding, no more
 LABEL_KEYS = {"x": "y", "x_val": "y_val", "x_test": "y_test", "x_train": "y_train"}
@@ -141,6 +143,8 @@ def _unsupported(source: Source, checks: Sequence[tflm.OpCheck], why: str) -> st
 
 def _parity_arrays(source: Source, calibration: Any, eval_data: Any) -> tuple[list[np.ndarray], str]:
     """Float inputs for the TFLM-vs-LiteRT check: the evaluation data, else the calibration data, else random."""
+    from edgekit.convert.artifact import PARITY_SAMPLES
+
     for data, what in ((eval_data, "evaluation data"), (calibration, "calibration data")):
         if data is not None and not (isinstance(data, str) and data == "random"):
             arrays = [a[:PARITY_SAMPLES] for a in model_inputs(data, source.input_specs)]
