@@ -138,8 +138,8 @@ def searches(models, calibration, x, y, work: Path) -> None:
 
     print("### Automatic search (`--max-accuracy-drop 1`)\n")
     print("| model | float top-1 | plain int8 top-1 | int8-mixed top-1 | kept float | conv/FC ops int8 | file bytes (all int8 → mixed) "
-          "| CPU µs/inference fp32 / int8 / mixed | search s |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| CPU µs/inference fp32 / int8 / mixed | same layers int16x8 instead: top-1, µs | search s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     loads = []
     details = {}
     for name, model in models.items():
@@ -150,11 +150,17 @@ def searches(models, calibration, x, y, work: Path) -> None:
         paths = {"fp32": quantizer.float_path, "int8": work / f"{name}_plain.tflite", "mixed": work / f"{name}_mixed.tflite"}
         paths["int8"].write_bytes(quantizer.quantize())
         paths["mixed"].write_bytes(quantizer.quantize(keep_float=found.keep_float))
+        wide = "-"
+        if found.keep_float:
+            paths["int16"] = work / f"{name}_int16.tflite"
+            paths["int16"].write_bytes(quantizer.quantize(int16x8=found.keep_float))
         loads.append(os.getloadavg()[0])
         lat = interleaved_latency(paths, x)
+        if found.keep_float:
+            wide = f"{100 * top1(paths['int16'], x, y)[0]:.2f}%, {lat['int16']:.1f}"
         print(f"| {name} | {100 * found.float_top1:.2f}% | {100 * found.int8_top1:.2f}% | {100 * found.top1:.2f}% | "
               f"{', '.join(found.keep_float) or 'none'} | {found.int8_compute_ops} of {found.compute_ops} | "
-              f"{found.int8_bytes:,} → {found.bytes:,} | {lat['fp32']:.1f} / {lat['int8']:.1f} / {lat['mixed']:.1f} | {seconds:.1f} |")
+              f"{found.int8_bytes:,} → {found.bytes:,} | {lat['fp32']:.1f} / {lat['int8']:.1f} / {lat['mixed']:.1f} | {wide} | {seconds:.1f} |")
         details[name] = found
     print(f"\nLoad average (1 min) during the latency runs: {', '.join(f'{l:.1f}' for l in loads)} on 2 cores "
           "(other sessions were running: latency figures are noisy).\n")
