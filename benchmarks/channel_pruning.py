@@ -1,7 +1,7 @@
 """Figures for BENCHMARKS.md "## Channel pruning": does removing channels remove compute, latency and accuracy?
 
 Run: .venv/bin/python benchmarks/channel_pruning.py [--out bench-out/channels] [--epochs 5] [--rounds 15]
-     [--parts digits,mobilenet,applications]
+     [--parts digits,mobilenet,applications,latency]
 
 1. Digits sample (a plain CNN), ``--channels 0.5``, fine-tuned on the labels (cross-entropy), by distillation with
    the labels, and by distillation from inputs only: MACs, parameters, held-out top-1 of the shipped fp32 .tflite,
@@ -11,6 +11,8 @@ Run: .venv/bin/python benchmarks/channel_pruning.py [--out bench-out/channels] [
    interleaved in one run.
 3. keras.applications (weights=None, small inputs) at ratio 0.5: does the channel graph cover real architectures?
    MACs and parameters before/after, groups, groups left whole and layers named as not followed.
+4. A measured latency target on MobileNetV2: half the original's median fp32 latency; the search's candidates,
+   then the chosen model against the original, interleaved.
 
 Prints markdown tables and the load average: latency ratios on a shared machine are noisy, so each comes with its
 95 % interval and a verdict (a ratio whose interval crosses 1 ± 5 % is a tie).
@@ -131,6 +133,27 @@ def applications() -> None:
               f"{'; '.join(f'{k}: {v}' for k, v in pruning.unhandled.items()) or '-'} | {seconds:.1f} |")
 
 
+def latency_target(out: Path, rounds: int) -> None:
+    from edgekit._tf import tf_keras
+    from edgekit.device_bench import bench
+    from edgekit.optimize.channel_latency import prune_to_latency
+
+    keras = tf_keras()
+    keras.utils.set_random_seed(0)
+    model = keras.applications.MobileNetV2(weights=None, input_shape=(224, 224, 3), alpha=1.0)
+    original = to_tflite(model, out / "mobilenetv2.tflite", quantize="none").path
+    target = 0.5 * bench(original, threads=1, min_time=1.0).latency.p50
+    start = time.perf_counter()
+    pruning, search = prune_to_latency(model, target)
+    seconds = time.perf_counter() - start
+    print(f"\n### MobileNetV2 1.0/224 to a latency target of {target:.2f} ms (half the original's median)\n")
+    print(f"search: {len(search.measured)} candidates in {seconds:.0f} s; " + search.note())
+    print(f"chosen: {pruning.macs_after:,} MACs ({pruning.mac_ratio:.2f}× fewer), "
+          f"{pruning.params_after:,} parameters")
+    chosen = to_tflite(pruning.model, out / "mobilenetv2-latency.tflite", quantize="none").path
+    latency({"original": original, "chosen": chosen}, "original", rounds)
+
+
 def latency(paths: dict, baseline: str, rounds: int) -> None:
     result = measure_interleaved(paths, baseline, rounds=rounds, round_time=0.2, threads=1)
     print(f"\nfp32 latency, 1 thread, interleaved ({result.rounds} rounds × {result.round_time_s} s per model; "
@@ -148,7 +171,7 @@ def main() -> None:
     parser.add_argument("--out", default="bench-out/channels")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--parts", default="digits,mobilenet,applications")
+    parser.add_argument("--parts", default="digits,mobilenet,applications,latency")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -160,6 +183,8 @@ def main() -> None:
         mobilenet(out, args.rounds)
     if "applications" in parts:
         applications()
+    if "latency" in parts:
+        latency_target(out, args.rounds)
 
 
 if __name__ == "__main__":

@@ -578,7 +578,8 @@ def _layer_options(func):
 
 _RECIPE_OPTIONS = ("sparsity", "schedule", "structure", "clusters", "init", "preserve_sparsity", "mode", "io_dtype",
                    "quantize", "include", "exclude", "all_layers", "keep_float", "int16x8_layers", "epochs", "batch_size", "learning_rate", "loss", "onnx",
-                   "distill", "temperature", "channels", "max_macs", "criterion", "min_channels", "round_to")
+                   "distill", "temperature", "channels", "max_macs", "channel_latency", "criterion", "min_channels",
+                   "round_to")
 
 
 def _run_technique(ctx: click.Context, command: str, build, kw: dict) -> None:
@@ -639,6 +640,9 @@ def _select(kw: dict) -> dict:
                    "model (instead of zeroing weights).")
 @click.option("--max-macs", type=int, default=None, help="Channel pruning to a MAC budget: remove the least important "
               "channels anywhere until the model needs at most this many multiply-accumulates.")
+@click.option("--max-latency", "channel_latency", default=None, metavar="TIME",
+              help="Channel pruning to a latency target, e.g. 5ms: the largest model whose float32 .tflite runs "
+                   "within it on this machine (found by measuring).")
 @click.option("--criterion", type=click.Choice(["l1", "l2", "l1-bn"]), default=None,
               help="Channel importance (default l1; l1-bn scales by the following BatchNormalization).")
 @click.option("--min-channels", type=int, default=None, help="Channel pruning: keep at least this many per layer.")
@@ -648,13 +652,14 @@ def prune(ctx, **kw):
     """Prune MODEL, fine-tune it on --data, and measure the cost.
 
     Magnitude pruning (--sparsity) zeroes weights: the file compresses, the latency stays. Channel pruning
-    (--channels or --max-macs) removes whole filters: fewer MACs, lower latency.
+    (--channels, --max-macs or --max-latency) removes whole filters: fewer MACs, lower latency.
 
     \b
     edgekit prune model.h5 --data data.npz --sparsity 0.8
     edgekit prune model.h5 --data data.npz --structure 2:4 --quantize int8 -o out/pruned.h5
     edgekit prune model.h5 --data data.npz --channels 0.5 --round-to 8
     edgekit prune model.h5 --data inputs.npy --max-macs 2000000      # inputs only: distillation
+    edgekit prune model.h5 --data data.npz --max-latency 5ms          # measured on this machine
     edgekit prune model.h5 --recipe out/pruned.recipe.yaml --data data.npz
     """
     from dataclasses import replace
@@ -662,24 +667,30 @@ def prune(ctx, **kw):
     from edgekit.recipe import ChannelPrune, Prune, Quantize, Recipe
 
     channel_options = ("max_macs", "criterion", "min_channels", "round_to")
-    if kw["channels"] is not None or kw["max_macs"] is not None:
+    channel_budget = kw["channels"] is not None or kw["max_macs"] is not None or kw["channel_latency"] is not None
+    if channel_budget:
         given = [f"--{n.replace('_', '-')}" for n in ("sparsity", "all_layers") if kw[n]]
         given += [f"--{n}" for n in ("schedule", "structure") if ctx.get_parameter_source(n).name == "COMMANDLINE"]
         if given:
-            raise click.UsageError(f"{', '.join(given)} set(s) magnitude pruning; channel pruning (--channels/--max-macs) "
+            raise click.UsageError(f"{', '.join(given)} set(s) magnitude pruning; channel pruning (--channels/--max-macs/--max-latency) "
                                    "takes --criterion, --min-channels, --round-to, --include, --exclude")
     elif any(kw[n] is not None for n in channel_options):
-        raise click.UsageError("--criterion, --min-channels and --round-to apply to channel pruning; add --channels RATIO or --max-macs N")
+        raise click.UsageError("--criterion, --min-channels and --round-to apply to channel pruning; add --channels "
+                               "RATIO, --max-macs N or --max-latency TIME")
 
     def build_channels(train):
+        from edgekit.optimize.ranking import parse_latency
+
         options = {k: kw[k] for k in ("criterion", "min_channels", "round_to", "max_macs") if kw[k] is not None}
-        spec = ChannelPrune(ratio=kw["channels"], include=tuple(kw["include"]), exclude=tuple(kw["exclude"]), **options)
+        spec = ChannelPrune(ratio=kw["channels"], include=tuple(kw["include"]), exclude=tuple(kw["exclude"]),
+                            max_latency_ms=parse_latency(kw["channel_latency"]), **options)
         if train.distill is None:  # channel pruning learns from the original by default
             train = replace(train, distill=True)
-        name = f"channels-{spec.ratio:g}" if spec.max_macs is None else f"channels-{spec.max_macs}macs"
+        name = (f"channels-{spec.ratio:g}" if spec.ratio is not None else f"channels-{spec.max_macs}macs"
+                if spec.max_macs is not None else f"channels-{spec.max_latency_ms:g}ms")
         return Recipe(name, prune=spec, quantize=Quantize(mode=kw["quantize"]), train=train)
 
-    if kw["channels"] is not None or kw["max_macs"] is not None:
+    if channel_budget:
         _run_technique(ctx, "pruned", build_channels, kw)
         return
 

@@ -88,7 +88,8 @@ class ChannelPrune:
 
     ``ratio``: share of each group's channels to remove (uniform); ``ratios``: per-layer-name overrides;
     ``max_macs``: instead of a ratio, remove the least important channels anywhere until the model needs at most
-    this many multiply-accumulates (global). ``include``/``exclude`` match layer names or class names."""
+    this many multiply-accumulates (global); ``max_latency_ms``: the MAC budget whose float32 .tflite runs within
+    this many milliseconds here, found by measuring. ``include``/``exclude`` match layer names or class names."""
 
     structure: str = "channels"
     ratio: float | None = None  # None: 0.5, unless max_macs allocates globally
@@ -99,16 +100,25 @@ class ChannelPrune:
     min_channels: int = 1
     round_to: int = 1
     max_macs: int | None = None
+    max_latency_ms: float | None = None
 
     def __post_init__(self):
         if self.structure != "channels":
             raise RecipeError(f"ChannelPrune has structure channels; got {self.structure!r}")
-        if self.max_macs is not None:
-            _count("prune.max_macs", self.max_macs, 1)
-            if self.ratio is not None:
-                raise RecipeError("prune.ratio (uniform) and prune.max_macs (global) exclude each other; give one")
+        if self.max_latency_ms is not None:
+            latency = self.max_latency_ms
+            if isinstance(latency, bool) or not isinstance(latency, (int, float)) or latency <= 0:
+                raise RecipeError(f"prune.max_latency_ms must be a positive number of milliseconds; got {latency!r}")
+            object.__setattr__(self, "max_latency_ms", float(latency))
+        budgets = [k for k in ("ratio", "max_macs", "max_latency_ms") if getattr(self, k) is not None]
+        if len(budgets) > 1:
+            raise RecipeError(f"prune.{' and prune.'.join(budgets)} exclude each other: give a ratio (uniform), "
+                              "max_macs or max_latency_ms (global), one of them")
+        if self.max_macs is not None or self.max_latency_ms is not None:
+            if self.max_macs is not None:
+                _count("prune.max_macs", self.max_macs, 1)
             if self.ratios:
-                raise RecipeError("prune.ratios set per-layer ratios for uniform allocation; drop them with max_macs")
+                raise RecipeError("prune.ratios set per-layer ratios for uniform allocation; drop them with a budget")
         else:
             object.__setattr__(self, "ratio", _ratio("prune.ratio", 0.5 if self.ratio is None else self.ratio))
         _choice("prune.criterion", self.criterion, CHANNEL_CRITERIA)

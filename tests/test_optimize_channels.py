@@ -284,3 +284,16 @@ def test_bad_arguments_say_what_is_allowed(keras):
         prune_channels(model, 0.5, include=("nope",))
     with pytest.raises(OptimizeError, match="one of the two"):
         prune_channels(model, 0.5, max_macs=1000)
+
+
+def test_latency_target_search_ends(keras):
+    """The measured search (timings themselves are benchmarked, not tested): a target the original already meets
+    prunes nothing; a target no allowed model can meet is refused with what was measured."""
+    from edgekit.optimize.channel_latency import prune_to_latency
+
+    model = plain_cnn(keras)
+    pruning, search = prune_to_latency(model, 1e6)
+    assert pruning.macs_after == pruning.macs_before and len(search.measured) == 1
+    assert search.note().startswith("latency target 1e+06 ms (float32 .tflite, 1 thread(s), measured on this machine): 1,330,432 MACs:")
+    with pytest.raises(OptimizeError, match=r"latency target 1e-09 ms is out of reach: the smallest model channel pruning allows here \(\d[\d,]* MACs\) measures"):
+        prune_to_latency(model, 1e-9, min_channels=2)

@@ -114,10 +114,14 @@ def test_channel_recipe_round_trips_and_validates():
     assert again == recipe and again.channel_pruning and again.prune.ratios == {"conv2": 0.5}
     assert Recipe.from_dict({"name": "g", "prune": {"structure": "channels", "max_macs": 1000}}).prune.ratio is None
     assert Recipe.from_dict({"name": "d", "prune": {"structure": "channels"}}).prune.ratio == 0.5
+    timed = Recipe("t", prune=ChannelPrune(max_latency_ms=5))
+    assert Recipe.from_yaml(timed.to_yaml()) == timed and timed.prune.ratio is None
     bad = [
         ({"structure": "channels", "sparsity": 0.5}, "unknown prune key.s. sparsity"),
         ({"structure": "channels", "ratio": 1.0}, "prune.ratio is the share of channels to remove"),
         ({"structure": "channels", "ratio": 0.5, "max_macs": 10}, "exclude each other"),
+        ({"structure": "channels", "max_macs": 10, "max_latency_ms": 2}, "prune.max_macs and prune.max_latency_ms exclude"),
+        ({"structure": "channels", "max_latency_ms": 0}, "prune.max_latency_ms must be a positive number"),
         ({"structure": "channels", "criterion": "l3"}, "prune.criterion must be one of l1, l2, l1-bn; got 'l3'"),
         ({"structure": "channels", "round_to": 0}, "prune.round_to must be an integer of at least 1"),
         ({"structure": "filters"}, "prune.structure must be one of unstructured, 2:4, channels"),
@@ -133,7 +137,7 @@ def test_channel_recipe_round_trips_and_validates():
 
 @pytest.mark.parametrize("args, message", [
     (["--channels", "0.5", "--sparsity", "0.5"], "--sparsity set(s) magnitude pruning"),
-    (["--round-to", "8"], "apply to channel pruning; add --channels RATIO or --max-macs N"),
+    (["--round-to", "8"], "apply to channel pruning; add --channels RATIO, --max-macs N or --max-latency TIME"),
 ])
 def test_cli_channel_option_conflicts(tmp_path, digits_model_path, args, message):
     res = CliRunner().invoke(cli, ["prune", str(digits_model_path), "-o", str(tmp_path / "x.h5"), *args])

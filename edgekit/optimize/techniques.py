@@ -123,9 +123,17 @@ def prune_channels_and_fine_tune(model, spec: ChannelPrune = ChannelPrune(), dat
 
     progress = progress or Progress(False)
     data = _need_data(data, "channel pruning", model)
-    with progress.task("channel pruning: rebuilding a smaller model"):
-        pruning = prune_channels(model, spec.ratio, spec.criterion, spec.ratios, spec.include, spec.exclude,
-                                 spec.min_channels, spec.round_to, spec.max_macs)
+    search = None
+    if spec.max_latency_ms is not None:
+        from edgekit.optimize.channel_latency import prune_to_latency
+
+        with progress.task(f"channel pruning: searching the model that runs within {spec.max_latency_ms:g} ms"):
+            pruning, search = prune_to_latency(model, spec.max_latency_ms, criterion=spec.criterion, include=spec.include,
+                                               exclude=spec.exclude, min_channels=spec.min_channels, round_to=spec.round_to)
+    else:
+        with progress.task("channel pruning: rebuilding a smaller model"):
+            pruning = prune_channels(model, spec.ratio, spec.criterion, spec.ratios, spec.include, spec.exclude,
+                                     spec.min_channels, spec.round_to, spec.max_macs)
     smaller = pruning.model
     settings = compile_for_training(smaller, model, data, train)
     fit(smaller, data, train, settings, progress, "channel pruning", teacher=model if teacher is None else teacher)
@@ -138,7 +146,7 @@ def prune_channels_and_fine_tune(model, spec: ChannelPrune = ChannelPrune(), dat
                 pruned.append(name)
     recipe = Recipe(name="channels", prune=spec, train=train)
     return OptimizedModel(smaller, recipe, layer_reports(smaller, pruned=pruned, notes=notes), ("channels",),
-                          training=(settings,), notes=pruning.notes(), channels=pruning)
+                          training=(settings,), notes=pruning.notes() + ((search.note(),) if search else ()), channels=pruning)
 
 
 # ---- clustering ------------------------------------------------------------------------------------------
