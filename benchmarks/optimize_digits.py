@@ -41,9 +41,9 @@ def main() -> None:
         result = optimize_model(model, recipe, data, Path(args.out) / f"{recipe.name}.h5")
         seconds = time.perf_counter() - start
         if original is None:
-            original = result.original
+            original = result.original.artifact
             rows.append(_row("original (float32 .tflite)", original, original, None))
-        rows.append(_row(recipe.name, result.variants[1], original, seconds))
+        rows.append(_row(recipe.name, result.variants[0].artifacts[0], original, seconds))
     print("| variant | top-1 % | Δ pts | macro F1 % | agree % | .tflite bytes | gzip bytes | gzip smaller | weight sparsity % | max unique (per channel for int8) | s |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
@@ -51,10 +51,11 @@ def main() -> None:
 
 
 def _row(name, v, original, seconds):
-    m, w = v.metrics, size_summary(list(v.layers))
-    int8 = [s for s in v.layers if s.dtype in ("int8", "int16")]
-    unique = max((s.unique_per_channel if s in int8 else s.unique) for s in v.layers if s.layer in ("conv2", "fc1"))
-    return [name, f"{100 * m.top1:.2f}", f"{100 * (m.top1 - original.metrics.top1):+.2f}", f"{100 * m.f1:.2f}",
+    m, layers = v.measurement.metrics, v.measurement.weights
+    w = size_summary(list(layers))
+    int8 = [s for s in layers if s.dtype in ("int8", "int16")]
+    unique = max((s.unique_per_channel if s in int8 else s.unique) for s in layers if s.layer in ("conv2", "fc1"))
+    return [name, f"{100 * m.top1:.2f}", f"{100 * (m.top1 - original.measurement.metrics.top1):+.2f}", f"{100 * m.f1:.2f}",
             f"{100 * m.agreement:.2f}", str(v.file_bytes), str(v.gzip_bytes), f"{original.gzip_bytes / v.gzip_bytes:.1f}x",
             f"{100 * w['sparsity']:.1f}", str(unique), "-" if seconds is None else f"{seconds:.0f}"]
 

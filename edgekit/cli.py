@@ -514,17 +514,16 @@ def optimize(model, data, val_split, recipe_file, list_recipes, target, device_p
     recipes = None
     if recipe_file:
         recipes = preset(recipe_file) if recipe_file in preset_names() else load_recipes(recipe_file)
-    step = None if as_json else (lambda line: click.echo(line, err=True))
     results = run_optimize(
         model, outdir, data=data, recipes=recipes, settings=settings, trust_model=trust_model, trust_code=trust_code,
-        val_split=val_split, on_step=step, progress=Progress(not as_json),
+        val_split=val_split, progress=Progress(not as_json),
     )
     if as_json:
         emit_json(results)
     else:
         click.echo(text_summary(results))
         click.echo(f"\nreport: {Path(outdir) / 'report.html'}\nresults: {Path(outdir) / 'results.json'}")
-    code = OPTIMIZE_EXIT_CODES.get(results.get("ranking", {}).get("outcome"), 0)
+    code = OPTIMIZE_EXIT_CODES.get(results.ranking.outcome if results.ranking else None, 0)
     if code:
         sys.exit(code)
 
@@ -607,16 +606,16 @@ def _run_technique(ctx: click.Context, command: str, build, kw: dict) -> None:
             recipe = recipe.replace(formats=("tflite", "onnx"))
         recipe = Recipe.from_dict(recipe.to_dict())  # validate the combination once more, as a file would be
     output = kw["output"] or f"{Path(kw['model']).stem}-{command}.h5"
-    from edgekit.optimize import Progress, as_train_data, optimize_model
+    from edgekit.optimize import Progress, optimize_model
     from edgekit.optimize.table import format_result
 
-    data = as_train_data(kw["data"], kw["val_split"], kw["trust_code"])
     bound = kw.get("max_accuracy_drop")
-    result = optimize_model(kw["model"], recipe, data, output, calibration=kw["calibration"],
+    result = optimize_model(kw["model"], recipe, kw["data"], output, calibration=kw["calibration"],
                             progress=Progress(not kw["as_json"]), trust_model=kw["trust_model"],
+                            trust_code=kw["trust_code"], val_split=kw["val_split"],
                             max_accuracy_drop=1.0 if bound is None else bound)
     if kw["as_json"]:
-        emit_json(result.to_dict())
+        emit_json(result)
     else:
         click.echo(format_result(result))
 

@@ -1,8 +1,9 @@
 """Reading a ``.tflite`` flatbuffer without TensorFlow or an interpreter: the schema that ships in the ai-edge-litert
 wheel, and the few lookups every reader needs (operator names, tensor types, buffer bytes).
 
-Used by the graph statistics (device_bench), the Edge TPU pre-flight (convert) and the shipped-weight checks
-(optimize). The runtime verifies files with its own generated verifier before a native runtime sees them.
+Used by the graph statistics and the per-op profiles (device_bench), the Edge TPU pre-flight (convert) and the
+shipped-weight checks (optimize). The runtime verifies files with its own generated verifier before a native
+runtime sees them.
 """
 
 from __future__ import annotations
@@ -27,9 +28,14 @@ def _enum(name: str) -> dict[int, str]:
     return {v: k for k, v in vars(getattr(schema(), name)).items() if not k.startswith("_") and isinstance(v, int)}
 
 
-def tensor_type(code: int) -> str:
+def tensor_type(code: int, unknown: str = "unknown") -> str:
     """A TensorType as a numpy-style name: 0 → "float32", 9 → "int8"."""
-    return _enum("TensorType").get(code, "unknown").lower()
+    return _enum("TensorType").get(code, unknown).lower()
+
+
+def builtin_operator(code: int, unknown: str | None = None) -> str:
+    """A BuiltinOperator's name: 3 → "CONV_2D" (``unknown``, default "BUILTIN_<code>", for codes newer than the schema)."""
+    return _enum("BuiltinOperator").get(code, unknown or f"BUILTIN_{code}")
 
 
 def read(path: str | Path) -> tuple[Any, bytes]:
@@ -47,7 +53,6 @@ def read(path: str | Path) -> tuple[Any, bytes]:
 
 def operator_names(model: Any) -> list[str]:
     """The name of each operator code, by opcode index: builtin names ("CONV_2D") or "CUSTOM:<code>"."""
-    builtin_names = _enum("BuiltinOperator")
     custom = schema().BuiltinOperator.CUSTOM
     names = []
     for i in range(model.OperatorCodesLength()):
@@ -57,7 +62,7 @@ def operator_names(model: Any) -> list[str]:
             text = code.CustomCode()
             names.append("CUSTOM:" + (text.decode() if text else "?"))
         else:
-            names.append(builtin_names.get(builtin, f"BUILTIN_{builtin}"))
+            names.append(builtin_operator(builtin))
     return names
 
 

@@ -227,19 +227,20 @@ def test_optimize_ranks_by_the_devices_numbers(lab, digits_model_path, tmp_path)
     done = _invoke("optimize", digits_model_path, "--recipe", recipes, "-o", tmp_path / "out", "--device", "loopback",
                    "--devices", lab["inventory"], "--json")
     assert done.exit_code == 0, done.stderr
-    results = json.loads(done.stdout)
-    assert results["settings"]["device"]["name"] == "loopback"
-    assert results["latency"]["device"]["name"] == "loopback"  # the interleaved timing that ranks ran there too
-    assert results["latency"]["device"]["python"] == lab["python"]
-    assert results["conditions"]["python_prefix"] == str(lab["venv"])
+    from edgekit import results as results_json
     from edgekit.optimize.pipeline import candidates
 
-    artifacts = {f"{v['name']}/{a['format']}": a for v in results["variants"] for a in v["artifacts"]}
+    results = results_json.loads(done.stdout)
+    assert results.settings.device.name == "loopback"
+    assert results.latency.device["name"] == "loopback"  # the interleaved timing that ranks ran there too
+    assert results.latency.device["python"] == lab["python"]
+    assert results.conditions.python_prefix == str(lab["venv"])
+    artifacts = {f"{v.name}/{a.format}": a for v, a in results.measured()}
     assert set(artifacts) == {"fp32/tflite", "dynamic/tflite"}
     for c in candidates(results):
-        a = artifacts[c.name]
-        assert a["device"]["name"] == "loopback" and c.latency_ms == a["latency_ms"]["p50"]
-        assert a["latency_note"].startswith("latency, memory and energy measured on device loopback")
-    assert results["ranking"]["recommended"] in artifacts
+        m = artifacts[c.name].measurement
+        assert m.device["name"] == "loopback" and c.latency_ms == m.latency_ms.p50
+        assert m.latency_note.startswith("latency, memory and energy measured on device loopback")
+    assert results.ranking.recommended in artifacts
     report = (tmp_path / "out" / "report.html").read_text()
     assert "Latency measured on device loopback (" in report

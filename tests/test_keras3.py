@@ -215,16 +215,15 @@ def test_edgekit_optimize_on_a_keras3_copy_matches_keras2(digits_keras3_path, di
                Recipe("pruned-int8", prune=Prune(0.8), quantize=Quantize("int8"), train=Train(epochs=3)))
     runs = {label: optimize(path, tmp_path / label, data=digits_data_path, recipes=recipes, settings=Settings(bench_seconds=0.1))
             for label, path in (("keras2", digits_model_path), ("keras3", digits_keras3_path))}
-    top1 = {label: {v["name"]: v["artifacts"][0]["metrics"]["top1"] for v in r["variants"]} for label, r in runs.items()}
-    assert runs["keras3"]["model"]["keras"]["direction"] == "keras3->tf_keras"
-    assert runs["keras3"]["model"]["keras"]["rel_error"] <= 1e-5
-    assert runs["keras3"]["original"]["metrics"]["top1"] == runs["keras2"]["original"]["metrics"]["top1"]
+    top1 = {label: {v.name: a.measurement.metrics.top1 for v, a in r.measured()} for label, r in runs.items()}
+    assert runs["keras3"].model.keras["direction"] == "keras3->tf_keras"
+    assert runs["keras3"].model.keras["rel_error"] <= 1e-5
+    assert runs["keras3"].original.metrics.top1 == runs["keras2"].original.metrics.top1
     assert abs(top1["keras3"]["int8"] - top1["keras2"]["int8"]) <= 0.005
-    assert top1["keras3"]["pruned-int8"] >= runs["keras3"]["original"]["metrics"]["top1"] - 0.02
-    pruned = next(v for v in runs["keras3"]["variants"] if v["name"] == "pruned-int8")
-    saved = pruned["keras_model"]
-    assert saved["path"].endswith("model.keras") and saved["note"] is None
-    reloaded = keras.models.load_model(saved["path"])  # Keras 3, safe mode
+    assert top1["keras3"]["pruned-int8"] >= runs["keras3"].original.metrics.top1 - 0.02
+    pruned = next(v for v in runs["keras3"].variants if v.name == "pruned-int8")
+    assert pruned.keras_model.endswith("model.keras") and not pruned.notes
+    reloaded = keras.models.load_model(tmp_path / "keras3" / pruned.keras_model)  # Keras 3, safe mode
     kernel = reloaded.get_layer("conv2").get_weights()[0]
     assert np.mean(kernel == 0) >= 0.75  # the sparsity survived the trip back to Keras 3
 
@@ -241,6 +240,6 @@ def test_keras3_model_is_written_where_the_user_asked(digits_keras3_path, tmp_pa
     r = CliRunner().invoke(cli, ["quantize", str(digits_keras3_path), "--mode", "dynamic", "-o", str(out), "--json"])
     assert r.exit_code == 0, r.output
     assert out.is_file() and not out.with_suffix(".keras").exists()
-    assert json.loads(r.output)["keras_model"] == str(out)
+    assert json.loads(r.output)["variants"][0]["keras_model"] == str(out)
     reloaded = keras.models.load_model(out)  # Keras 3 reads it back
     assert reloaded.count_params() == 151690

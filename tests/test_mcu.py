@@ -257,7 +257,7 @@ def test_optimize_target_mcu_ranks_by_arena_and_flash(digits_model_path, digits_
     assert (tmp_path / "out" / "variants" / "int8" / "int8.cc").is_file()
     (verdict,) = results["ranking"]["verdicts"]
     assert verdict["misses"] == [f"arena {arena:,} B > 8,000 B (by {arena - 8000:,} B)"]  # 1 KB = 1000 B
-    assert results["ranking"]["recommended"] is None and "latency: LiteRT on this machine's CPU" in art["latency_note"]
+    assert results["ranking"]["recommended"] is None and "latency: LiteRT on this machine's CPU" in art["measurement"]["latency_note"]
 
 
 def test_tflm_abort_is_reported_not_fatal(tmp_path):

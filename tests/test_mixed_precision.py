@@ -186,11 +186,12 @@ def test_cli_search_writes_the_mixed_artifact_and_a_recipe_naming_its_float_laye
                                       "--max-accuracy-drop", "1", "-o", str(out), "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output[result.output.index("{"):])
-    mixed = report["mixed_precision"]
+    (variant,) = report["variants"]
+    mixed = variant["mixed_precision"]
     assert mixed["met"] and mixed["int8_top1"] < 0.3 and mixed["drop"] <= 1.0
     assert sorted(mixed["keep_float"]) == ["conv1", "conv2"] and (mixed["int8_compute_ops"], mixed["compute_ops"]) == (2, 4)
-    shipped = report["variants"][1]
-    assert shipped["metrics"]["top1"] >= report["variants"][0]["metrics"]["top1"] - 0.01  # measured as shipped
+    shipped = variant["artifacts"][0]["measurement"]
+    assert shipped["metrics"]["top1"] >= report["original"]["metrics"]["top1"] - 0.01  # measured as shipped
     (recipe,) = load_recipes(tmp_path / "mixed.recipe.yaml")
     assert recipe.name == "int8-mixed" and sorted(recipe.quantize.keep_float) == ["conv1", "conv2"]
 
@@ -208,21 +209,21 @@ def test_optimize_runs_int8_mixed_only_when_plain_int8_misses_the_bound(outlier_
 
     recipes = recipes_from_data(yaml.safe_load(MIXED_RECIPES))
     bad = optimize(outlier_file, tmp_path / "outlier", data=digits_data_path, recipes=recipes, settings=Settings(bench_seconds=0.1))
-    plain, mixed = bad["variants"]
-    assert plain["artifacts"][0]["metrics"]["top1"] < 0.3
-    assert mixed["status"] == "done" and mixed["recipe"]["quantize"]["keep_float"] == "auto"
-    assert sorted(mixed["resolved_recipe"]["quantize"]["keep_float"]) == ["conv1", "conv2"]
-    assert mixed["artifacts"][0]["metrics"]["top1"] >= bad["original"]["metrics"]["top1"] - 0.01
-    assert bad["ranking"]["recommended"] == "int8-mixed/tflite"
+    plain, mixed = bad.variants
+    assert plain.artifacts[0].measurement.metrics.top1 < 0.3
+    assert mixed.status == "done" and mixed.recipe.quantize.keep_float == "auto"
+    assert sorted(mixed.resolved_recipe.quantize.keep_float) == ["conv1", "conv2"]
+    assert mixed.artifacts[0].measurement.metrics.top1 >= bad.original.metrics.top1 - 0.01
+    assert bad.ranking.recommended == "int8-mixed/tflite"
     assert "int8-mixed: kept float: conv" in text_summary(bad) and "(2 of 4 conv/FC ops int8)" in text_summary(bad)
     html = (tmp_path / "outlier" / "report.html").read_text()
     assert "int8-mixed: layers kept out of int8" in html and "int8: int8 per Keras layer" in html
-    conv1 = next(s for s in plain["int8_sensitivity"]["layers"] if s["layer"] == "conv1")
+    conv1 = next(s for s in plain.int8_sensitivity["layers"] if s["layer"] == "conv1")
     assert conv1["range"]["channel_span_ratio"] > 100 and "output channel 5 spans" in conv1["cause"]
 
     good = optimize(digits_model_path, tmp_path / "sample", data=digits_data_path, recipes=recipes, settings=Settings(bench_seconds=0.1))
-    assert good["variants"][1]["status"] == "skipped"
-    assert "plain int8 (int8) already meets the accuracy bound" in good["variants"][1]["reason"]
+    assert good.variants[1].status == "skipped"
+    assert "plain int8 (int8) already meets the accuracy bound" in good.variants[1].reason
 
 
 def test_edgetpu_target_keeps_int8_mixed_as_a_tflite_that_reports_its_cpu_fallback():
@@ -235,7 +236,7 @@ def test_edgetpu_target_keeps_int8_mixed_as_a_tflite_that_reports_its_cpu_fallba
     assert next(r for r in kept if r.name == "int8").formats == ("edgetpu",)
     kept, skipped = for_target(preset("default"), "mcu")  # no CPU to fall back to
     assert "int8-mixed" not in [r.name for r in kept]
-    assert "layers kept out of int8 need a .tflite target" in next(v["reason"] for v in skipped if v["name"] == "int8-mixed")
+    assert "layers kept out of int8 need a .tflite target" in next(v.reason for v in skipped if v.name == "int8-mixed")
 
 
 def test_keras3_names_and_a_shared_layer_map_to_their_layers(tmp_path, digits_data):

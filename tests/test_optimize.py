@@ -17,6 +17,11 @@ pytestmark = pytest.mark.slow
 FAST = Train(epochs=1, batch_size=64)
 
 
+def shipped_artifact(results):
+    """The (first) artifact of the one recipe a single-technique run ran."""
+    return results.variants[0].artifacts[0]
+
+
 @pytest.fixture(scope="module")
 def data(digits_data):
     return TrainData(digits_data["x_train"], digits_data["y_train"], digits_data["x_val"], digits_data["y_val"], source="digits")
@@ -33,25 +38,25 @@ def pruned(tmp_path_factory, digits_keras, data):
 
 def test_pruning_reaches_sparsity_and_shrinks_gzip(pruned, digits_keras):
     result, before = pruned
-    layers = {l.name: l for l in result.optimized.layers}
+    layers = {l.name: l for l in result.variants[0].optimization.layers}
     assert not layers["conv1"].pruned and not layers["probs"].pruned  # first/last skipped by default
     assert layers["conv1"].note.startswith("first/last")
     for name in ("conv2", "fc1"):
         assert layers[name].pruned and layers[name].sparsity == pytest.approx(0.8, abs=0.01)
-    shipped = {s.layer: s for s in result.variants[1].layers}
+    shipped = {s.layer: s for s in shipped_artifact(result).measurement.weights}
     assert shipped["fc1"].dtype == "int8" and shipped["fc1"].sparsity == pytest.approx(0.8, abs=0.01)
-    assert result.variants[1].gzip_bytes < result.original.gzip_bytes / 5  # int8 (4x) and 80 % zeros
-    assert result.variants[1].metrics.top1 >= result.original.metrics.top1 - 0.02
+    assert shipped_artifact(result).gzip_bytes < result.original.artifact.gzip_bytes / 5  # int8 (4x) and 80 % zeros
+    assert shipped_artifact(result).measurement.metrics.top1 >= result.original.metrics.top1 - 0.02
     assert all(np.array_equal(a, b) for a, b in zip(before, digits_keras.get_weights()))  # caller's model untouched
 
 
 def test_pruned_outputs_and_recipe_round_trip(pruned):
     result, _ = pruned
-    text = open(result.recipe_path).read()
-    assert Recipe.from_yaml(text) == result.recipe and "tensorflow 2." in text
+    text = open(result.variants[0].recipe_file).read()
+    assert Recipe.from_yaml(text) == result.variants[0].recipe and "tensorflow 2." in text
     from edgekit.keras.loading import load_keras_model
 
-    reloaded = load_keras_model(result.keras_path)
+    reloaded = load_keras_model(result.variants[0].keras_model)
     kernel = reloaded.get_layer("fc1").kernel.numpy()
     assert np.mean(kernel == 0) == pytest.approx(0.8, abs=0.01)  # stripped: a plain Dense, sparsity kept
 
@@ -59,13 +64,13 @@ def test_pruned_outputs_and_recipe_round_trip(pruned):
 def test_clustering_leaves_at_most_n_values_per_kernel(tmp_path, digits_keras, data):
     recipe = Recipe("clustered", cluster=Cluster(clusters=8, init="linear"), train=FAST)
     result = optimize_model(digits_keras, recipe, data, tmp_path / "clustered.h5")
-    clustered = [l for l in result.optimized.layers if l.clustered]
+    clustered = [l for l in result.variants[0].optimization.layers if l.clustered]
     assert {l.name for l in clustered} == {"conv2", "fc1"}
     assert all(l.unique <= 8 for l in clustered)
-    shipped = {s.layer: s for s in result.variants[1].layers}  # float32 .tflite: the values ship as they are
+    shipped = {s.layer: s for s in shipped_artifact(result).measurement.weights}  # float32 .tflite: the values ship as they are
     assert shipped["fc1"].unique <= 8 and shipped["conv2"].unique <= 8 and shipped["probs"].unique > 8
-    assert result.variants[1].gzip_bytes < result.original.gzip_bytes / 3
-    assert result.variants[1].metrics.top1 >= result.original.metrics.top1 - 0.03
+    assert shipped_artifact(result).gzip_bytes < result.original.artifact.gzip_bytes / 3
+    assert shipped_artifact(result).measurement.metrics.top1 >= result.original.metrics.top1 - 0.03
 
 
 def test_qat_works_despite_the_batchnorm_pattern_and_int8_stays_within_a_point(tmp_path, digits_model_path, digits_data_path):
@@ -74,11 +79,11 @@ def test_qat_works_despite_the_batchnorm_pattern_and_int8_stays_within_a_point(t
                                    "--epochs", "1", "-o", str(out), "--json"])
     assert res.exit_code == 0, res.output
     result = json.loads(res.output)
-    assert set(result["optimized"]["float_layers"]) == {"bn2"}
-    assert "BatchNormalization" in result["optimized"]["float_layers"]["bn2"]
-    original, shipped = result["variants"]
-    assert shipped["quantize"] == "int8" and {l["dtype"] for l in shipped["layers"]} == {"int8"}
-    assert shipped["metrics"]["top1"] >= original["metrics"]["top1"] - 0.01
+    float_layers = result["variants"][0]["optimization"]["float_layers"]
+    assert set(float_layers) == {"bn2"} and "BatchNormalization" in float_layers["bn2"]
+    original, (shipped,) = result["original"]["artifact"], result["variants"][0]["artifacts"]
+    assert shipped["quantize"] == "int8" and {w["dtype"] for w in shipped["measurement"]["weights"]} == {"int8"}
+    assert shipped["measurement"]["metrics"]["top1"] >= original["measurement"]["metrics"]["top1"] - 0.01
     assert out.with_suffix(".tflite").stat().st_size < original["file_bytes"] / 3
 
 
@@ -86,13 +91,13 @@ def test_prune_cluster_qat_keeps_sparsity_and_clusters_in_int8_weights(tmp_path,
     recipe = Recipe("pcqat", prune=Prune(sparsity=0.75, schedule="constant"), cluster=Cluster(clusters=16),
                     quantize=Quantize(mode="int8", aware=True), train=FAST)
     result = optimize_model(digits_keras, recipe, data, tmp_path / "pcqat.h5")
-    assert result.optimized.steps == ("prune", "cluster", "qat")
-    shipped = {s.layer: s for s in result.variants[1].layers}
+    assert result.variants[0].optimization.steps == ("prune", "cluster", "qat")
+    shipped = {s.layer: s for s in shipped_artifact(result).measurement.weights}
     for name in ("conv2", "fc1"):
         assert shipped[name].dtype == "int8"
         assert shipped[name].sparsity >= 0.74  # zeros survived clustering and QAT (per-layer quantizers)
         assert shipped[name].unique_per_channel <= 16
-    assert result.variants[1].metrics.top1 >= result.original.metrics.top1 - 0.02
+    assert shipped_artifact(result).measurement.metrics.top1 >= result.original.metrics.top1 - 0.02
 
 
 def test_two_of_four_structured_sparsity(digits_keras, data):

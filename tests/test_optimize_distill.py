@@ -87,7 +87,7 @@ def test_channel_pruning_with_inputs_only_learns_from_the_original(digits_keras,
     assert result.training[0].distillation is not None and "no labels" in result.training[0].loss
     assert after >= 0.95 and after > before
     assert any("MACs 1,330,432 -> " in note for note in result.notes)
-    assert result.to_dict()["channels"]["macs_after"] == result.channels.macs_after
+    assert result.optimization.channels["macs_after"] == result.channels.macs_after
 
 
 def test_magnitude_pruning_with_inputs_only_distils_and_refuses_distill_false(digits_keras, inputs_only):
@@ -151,11 +151,12 @@ def test_cli_prune_channels_on_inputs_only(tmp_path, digits_model_path, digits_d
                                    "--epochs", "1", "-o", str(out), "--json"])
     assert res.exit_code == 0, res.output
     result = json.loads(res.output)
-    channels = result["optimized"]["channels"]
+    (variant,) = result["variants"]
+    channels = variant["optimization"]["channels"]
     assert channels["macs_before"] / channels["macs_after"] >= 2.5
-    assert result["recipe"]["prune"]["structure"] == "channels" and result["recipe"]["train"]["distill"] is True
-    assert result["variants"][1]["params"] == channels["params_after"]
-    assert result["variants"][1]["metrics"]["agreement"] >= 0.9
+    assert variant["recipe"]["prune"]["structure"] == "channels" and variant["recipe"]["train"]["distill"] is True
+    assert variant["artifacts"][0]["params"] == channels["params_after"]
+    assert variant["artifacts"][0]["measurement"]["metrics"]["agreement"] >= 0.9
     from edgekit.keras import load_keras_model
 
     assert load_keras_model(out).count_params() == channels["params_after"]

@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from edgekit import results as results_json
 from edgekit.cli import cli
 from edgekit.optimize.pipeline import Settings, optimize
+from edgekit.optimize.progress import Progress
 from edgekit.optimize.ranking import Constraints
 from edgekit.recipe import Prune, Quantize, Recipe, Train
 
@@ -25,82 +27,98 @@ RECIPES = (
 def run(tmp_path_factory, digits_model_path, digits_data_path):
     out = tmp_path_factory.mktemp("optimize")
     steps = []
-    results = optimize(digits_model_path, out, data=digits_data_path, recipes=RECIPES, settings=Settings(bench_seconds=0.2), on_step=steps.append)
+    results = optimize(digits_model_path, out, data=digits_data_path, recipes=RECIPES, settings=Settings(bench_seconds=0.2),
+                       progress=Progress(on_step=steps.append))
     return out, results, steps
 
 
 def test_every_variant_is_measured_on_its_artifact(run):
     out, results, steps = run
-    rows = {f"{v['name']}/{a['format']}": a for v in results["variants"] for a in v["artifacts"]}
+    rows = {f"{v.name}/{a.format}": a for v, a in results.measured()}
     assert set(rows) == {"fp32/tflite", "fp32/onnx", "int8/tflite", "int8/onnx", "pruned-int8/tflite"}
-    original = results["original"]["metrics"]["top1"]
+    original = results.original.metrics.top1
     assert original > 0.97
     for name, a in rows.items():
-        assert Path(a["path"]).is_file() and a["file_bytes"] == Path(a["path"]).stat().st_size
-        assert a["metrics"]["samples"] == 360 and a["macs"] > 1_000_000 and a["latency_ms"]["p50"] > 0
-        spread = a["latency_ms"]  # measured interleaved with fp32/tflite, in rounds
-        assert spread["p25"] <= spread["p50"] <= spread["p75"] and spread["rounds"] >= 2
-        assert spread["verdict"] == "baseline" if name == "fp32/tflite" else spread["ratio_ci95"][0] <= spread["ratio"] <= spread["ratio_ci95"][1]
-        assert any(e["method"] == "op-count" and e["value"] > 0 for e in a["energy"])
-    assert rows["int8/tflite"]["metrics"]["top1"] >= original - 0.01  # int8 within 1 point of float
-    assert rows["int8/onnx"]["metrics"]["top1"] >= original - 0.01  # ONNX Runtime int8 too, at under 0.4x the size
-    assert rows["int8/onnx"]["quantize"] == "int8" and rows["int8/onnx"]["file_bytes"] < 0.4 * rows["fp32/onnx"]["file_bytes"]
-    assert rows["pruned-int8/tflite"]["gzip_bytes"] < 0.5 * rows["int8/tflite"]["gzip_bytes"]
-    assert rows["fp32/onnx"]["metrics"]["agreement"] == 1.0
-    pruned = next(v for v in results["variants"] if v["name"] == "pruned-int8")
-    assert pruned["optimized"]["steps"] == ["prune"]
+        m = a.measurement
+        assert not Path(a.path).is_absolute() and a.file_bytes == (out / a.path).stat().st_size
+        assert m.metrics.samples == 360 and m.macs > 1_000_000 and m.latency_ms.p50 > 0
+        spread = m.latency_ms  # measured interleaved with fp32/tflite, in rounds
+        assert spread.p25 <= spread.p50 <= spread.p75 and spread.rounds >= 2
+        assert spread.verdict == "baseline" if name == "fp32/tflite" else spread.ratio_ci95[0] <= spread.ratio <= spread.ratio_ci95[1]
+        assert any(e.method == "op-count" and e.value > 0 for e in m.energy)
+        recipe = (out / a.path).with_suffix(".recipe.yaml").read_text()
+        assert "tensorflow 2." in recipe and Recipe.from_yaml(recipe).name == name.split("/")[0]
+    assert rows["int8/tflite"].measurement.metrics.top1 >= original - 0.01  # int8 within 1 point of float
+    assert rows["int8/onnx"].measurement.metrics.top1 >= original - 0.01  # ONNX Runtime int8 too, at under 0.4x the size
+    assert rows["int8/onnx"].quantize == "int8" and rows["int8/onnx"].file_bytes < 0.4 * rows["fp32/onnx"].file_bytes
+    assert rows["pruned-int8/tflite"].gzip_bytes < 0.5 * rows["int8/tflite"].gzip_bytes
+    assert rows["fp32/onnx"].measurement.metrics.agreement == 1.0
+    pruned = next(v for v in results.variants if v.name == "pruned-int8")
+    assert pruned.optimization.steps == ("prune",) and (out / pruned.keras_model).is_file()
     assert any(step.startswith("[3/3] pruned-int8: fine-tuning") for step in steps)
+
+
+def test_results_json_validates_against_the_shipped_schema_and_reads_back(run):
+    out, results, _ = run
+    text = (out / "results.json").read_text()
+    results_json.validate(json.loads(text))
+    assert results_json.loads(text) == results
+    assert json.loads(results_json.SCHEMA_PATH.read_text()) == results_json.schema()  # the shipped schema is current
 
 
 def test_recommendation_is_copied_and_explained(run):
     out, results, _ = run
-    ranking = results["ranking"]
-    sizes = {f"{v['name']}/{a['format']}": a["gzip_bytes"] for v in results["variants"] for a in v["artifacts"]}
-    feasible = [v["name"] for v in ranking["verdicts"] if v["meets"]]
-    assert ranking["recommended"] == min(feasible, key=sizes.get)  # the smallest to ship within 1 pt of the original
-    assert "smaller than fp32/tflite" in ranking["reason"]
-    variant = ranking["recommended"].split("/")[0]
-    best = Path(results["best_path"])
-    assert best == out / "best.tflite" and best.read_bytes() == (out / f"variants/{variant}/{variant}.tflite").read_bytes()
+    ranking = results.ranking
+    sizes = {f"{v.name}/{a.format}": a.gzip_bytes for v, a in results.measured()}
+    feasible = [v.name for v in ranking.verdicts if v.meets]
+    assert ranking.recommended == min(feasible, key=sizes.get)  # the smallest to ship within 1 pt of the original
+    assert "smaller than fp32/tflite" in ranking.reason
+    variant = ranking.recommended.split("/")[0]
+    assert results.best == "best.tflite"
+    assert (out / "best.tflite").read_bytes() == (out / f"variants/{variant}/{variant}.tflite").read_bytes()
+    assert Recipe.from_yaml((out / "best.recipe.yaml").read_text()).name == variant
     on_disk = json.loads((out / "results.json").read_text())
-    assert on_disk["ranking"] == ranking and on_disk["versions"]["tensorflow"] and on_disk["conditions"]
+    assert on_disk["ranking"]["recommended"] == ranking.recommended and on_disk["versions"]["tensorflow"] and on_disk["conditions"]
     assert "variants:" in (out / "recipes.yaml").read_text()
 
 
 def test_without_data_only_post_training_variants_run(tmp_path, digits_model_path):
     results = optimize(digits_model_path, tmp_path, recipes=(RECIPES[0], RECIPES[2], Recipe("f16", quantize=Quantize("float16"))),
                        settings=Settings(bench_seconds=0.1))
-    status = {v["name"]: (v["status"], v.get("reason", "")) for v in results["variants"]}
+    status = {v.name: (v.status, v.reason) for v in results.variants}
     assert status["pruned-int8"] == ("skipped", "needs training data for fine-tuning (--data)")
     assert status["fp32"][0] == status["f16"][0] == "done"
-    assert results["original"]["metrics"]["task"] == "fidelity"
-    assert (tmp_path / "report.html").is_file() and results["ranking"]["recommended"]
+    assert results.original.metrics.task == "fidelity"
+    assert (tmp_path / "report.html").is_file() and results.ranking.recommended
+    results_json.validate(json.loads((tmp_path / "results.json").read_text()))
     # no labels: ranked by fidelity, shown in the table, and said
-    ranking = results["ranking"]
-    assert ranking["basis"] == "fidelity" and "accuracy not measured (no labels): ranked by fidelity" in ranking["reason"]
-    f16 = next(v for v in results["variants"] if v["name"] == "f16")["artifacts"][0]["metrics"]
-    assert f16["agreement"] > 0.9 and f16["snr_db"] > 20
+    ranking = results.ranking
+    assert ranking.basis == "fidelity" and "accuracy not measured (no labels): ranked by fidelity" in ranking.reason
+    f16 = next(v for v in results.variants if v.name == "f16").artifacts[0].measurement.metrics
+    assert f16.agreement > 0.9 and f16.snr_db > 20
     assert "accuracy was not measured" in (tmp_path / "report.html").read_text()
 
 
 def test_edgetpu_target_keeps_fully_int8_variants(tmp_path, digits_model_path, digits_data_path):
     results = optimize(digits_model_path, tmp_path, data=digits_data_path, recipes=RECIPES[:2], settings=Settings(target="edgetpu", bench_seconds=0.1))
-    status = {v["name"]: v["status"] for v in results["variants"]}
+    status = {v.name: v.status for v in results.variants}
     assert status == {"int8": "done", "fp32": "skipped"}
-    (art,) = next(v for v in results["variants"] if v["name"] == "int8")["artifacts"]
-    assert art["format"] == "edgetpu" and art["io_dtype"] == "uint8" and art["edgetpu"]["first_cpu_op"] is None
+    (art,) = next(v for v in results.variants if v.name == "int8").artifacts
+    assert art.format == "edgetpu" and art.io_dtype == "uint8" and art.edgetpu.first_cpu_op is None
     # No Edge TPU here: latency comes from this machine's CPU, and the results say so instead of passing it off.
-    assert art["accelerator"] == "cpu" and art["latency_note"].startswith("latency measured on this machine's CPU, not the edgetpu target")
-    assert html.escape(art["latency_note"]) in (tmp_path / "report.html").read_text()
+    note = art.measurement.latency_note
+    assert art.measurement.accelerator == "cpu" and note.startswith("latency measured on this machine's CPU, not the edgetpu target")
+    assert html.escape(note) in (tmp_path / "report.html").read_text()
+    results_json.validate(json.loads((tmp_path / "results.json").read_text()))
 
 
 def test_cli_bad_inputs_are_one_line_before_any_model_work(tmp_path, digits_model_path, monkeypatch):
-    import edgekit.optimize.pipeline as pipeline
+    import edgekit.optimize.engine as engine
 
     def no_model_work(*args, **kwargs):
         raise AssertionError("the model was loaded before the options, files and recipes were checked")
 
-    monkeypatch.setattr(pipeline, "_load", no_model_work)
+    monkeypatch.setattr(engine, "_load", no_model_work)
     runner = CliRunner()
     out = tmp_path / "out"
     import numpy as np
@@ -148,10 +166,11 @@ def test_single_class_labels_fall_back_to_fidelity_and_unmet_constraints_exit_4(
                                  "--max-file-size", "1KB", "-o", str(out), "--json"])
     assert r.exit_code == 4, r.output
     results = json.loads((out / "results.json").read_text())
+    results_json.validate(results)
     assert results["ranking"]["outcome"] == "none-meets-constraints" and results["ranking"]["basis"] == "fidelity"
     assert any(w.startswith("the held-out labels hold a single class (3)") and "ranked by fidelity" in w
                for w in results["warnings"])
-    assert results["original"]["metrics"]["top1"] is None and "labels not used" in results["eval"]["what"]
+    assert results["original"]["metrics"]["top1"] is None and "labels not used" in results["evaluated_on"]
     assert "single class" in (out / "report.html").read_text()
 
 
@@ -170,7 +189,7 @@ def test_report_renders_in_a_browser(run, tmp_path):
     assert dom.count('<svg class="plot"') == 4 and dom.count('id="point-') == 10
     assert "gzip (KB, 1 KB = 1000 B, log scale)" in dom and "top-1 accuracy (%)" in dom and "µJ per inference" in dom
     assert "interquartile range" in dom and "float32" in dom and "int8" in dom  # the dtype legend is all there
-    assert f"Ship {results['ranking']['recommended']}" in dom and "<h1>edgekit optimize: model.h5</h1>" in dom
+    assert f"Ship {results.ranking.recommended}" in dom and "<h1>edgekit optimize: model.h5</h1>" in dom
     assert "energy / inf (µJ, op-count estimate)" in dom
     shot = out / "report.png"
     subprocess.run([CHROMIUM, *flags, "--window-size=1300,1500", f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=120)
@@ -182,38 +201,40 @@ def test_rerun_reuses_finished_variants_and_reranks(run, digits_model_path, digi
     out, first, _ = run
     steps = []
     again = optimize(digits_model_path, out, data=digits_data_path, recipes=RECIPES,
-                     settings=Settings(bench_seconds=0.2, constraints=Constraints(max_accuracy_drop=0.0, max_file_bytes=1000)), on_step=steps.append)
+                     settings=Settings(bench_seconds=0.2, constraints=Constraints(max_accuracy_drop=0.0, max_file_bytes=1000)),
+                     progress=Progress(on_step=steps.append))
     assert len([s for s in steps if "reused" in s]) == 3 and not any("fine-tuning" in s for s in steps)
-    assert again["ranking"]["recommended"] is None
-    assert again["ranking"]["reason"].startswith("no variant meets every constraint; closest:")
+    assert again.ranking.recommended is None
+    assert again.ranking.reason.startswith("no variant meets every constraint; closest:")
     assert "No recommendation" in (out / "report.html").read_text()
 
 
 def test_eta_prices_fine_tuning_by_epochs_not_by_the_quick_variants(monkeypatch):
     """The old estimate averaged quick post-training variants over all: '22 s left' at 22 s of a 160 s run."""
-    import edgekit.optimize.pipeline as pipeline
-    from edgekit.optimize.pipeline import _Steps
+    import edgekit.optimize.progress as progress_module
 
     clock = [0.0]
-    monkeypatch.setattr(pipeline.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(progress_module.time, "monotonic", lambda: clock[0])
     recipes = [Recipe("fp32"), Recipe("int8", quantize=Quantize("int8")),
                Recipe("pruned", prune=Prune(0.5), train=Train(epochs=3)),
                Recipe("qat", quantize=Quantize("int8", aware=True), train=Train(epochs=2))]
     lines = []
-    steps = _Steps(recipes, lines.append)
+    steps = Progress(on_step=lines.append)
+    steps.begin(recipes)
     for i, seconds in enumerate([2.0, 4.0]):  # two post-training variants: 3 s on average
         clock[0] += seconds
         steps.finished(i)
-    steps(2, "pruned", "fine-tuning")
+    steps.step(2, "pruned", "fine-tuning")
     assert lines[-1] == "[3/4] pruned: fine-tuning (6 s elapsed, estimate after the first fine-tuned variant)"
     clock[0] += 60.0  # 3 epochs: 20 s an epoch
     steps.finished(2)
-    steps(3, "qat", "fine-tuning")
+    steps.step(3, "qat", "fine-tuning")
     assert lines[-1] == "[4/4] qat: fine-tuning (66 s elapsed, ~40 s left)"
-    no_data = _Steps(recipes, lines.append, can_train=False)
+    no_data = Progress(on_step=lines.append)
+    no_data.begin(recipes, can_train=False)
     clock[0] += 2.0
     no_data.finished(0)
-    no_data(1, "int8", "converting")
+    no_data.step(1, "int8", "converting")
     assert lines[-1].endswith("~2 s left)")  # the fine-tuned variants will be skipped
 
 

@@ -10,9 +10,13 @@ from typing import Any, Callable
 import numpy as np
 
 from edgekit._fs import atomic_path, file_size, gzip_size
+from edgekit._json import to_json
 from edgekit.convert import parity as parity_mod
+from edgekit.convert.edgetpu import EdgeTpuReport
+from edgekit.convert.mcu_report import McuReport
 from edgekit.keras.source import Source
 from edgekit.data import model_inputs, random_inputs
+from edgekit.measurement import Measurement
 
 PARITY_SAMPLES = 256
 
@@ -29,15 +33,12 @@ class Artifact:
     calibration: str  # what calibrated an integer model: data, synthetic, quantization-aware training or none
     parity: parity_mod.Parity
     notes: tuple[str, ...] = ()
-    edgetpu: Any = None  # an EdgeTpuReport for the Edge TPU target
-    mcu: Any = None  # a McuReport for the microcontroller target
+    edgetpu: EdgeTpuReport | None = None  # the Edge TPU target's pre-flight report
+    mcu: McuReport | None = None  # the microcontroller target's TFLite Micro report
+    measurement: Measurement | None = None  # what edgekit optimize measured on it (edgekit.results)
 
     def to_dict(self) -> dict:
-        from dataclasses import asdict
-
-        out = asdict(self)
-        out["parity"]["passed"] = self.parity.passed
-        return out
+        return to_json(self)
 
 
 @dataclass

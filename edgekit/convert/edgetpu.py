@@ -10,15 +10,17 @@ import subprocess
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from edgekit import tflite_file
 from edgekit._fs import scratch_dir
-from edgekit.convert.artifact import Artifact
 from edgekit.keras.source import open_source
 from edgekit.recipe import Quantize
+
+if TYPE_CHECKING:
+    from edgekit.convert.artifact import Artifact
 
 QUANTIZED_TYPES = ("int8", "uint8", "int32")  # int32: biases of quantized ops
 

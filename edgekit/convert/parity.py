@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -24,10 +24,10 @@ class Parity:
     snr_db: float
     top1_agreement: float | None  # classifiers only
     tolerance: float | None  # relative max error allowed; None: reported, not enforced (quantized modes)
+    passed: bool = field(init=False)
 
-    @property
-    def passed(self) -> bool:
-        return self.tolerance is None or self.rel_max <= self.tolerance
+    def __post_init__(self):
+        object.__setattr__(self, "passed", self.tolerance is None or self.rel_max <= self.tolerance)
 
 
 def measure_parity(reference: Sequence[np.ndarray], candidate: Sequence[np.ndarray], inputs: str, tolerance: float | None = None) -> Parity:

@@ -23,7 +23,7 @@ import numpy as np
 
 from edgekit.errors import DataError, EdgekitError
 
-__all__ = ["LatencyStats", "Measurement", "latency_stats", "measure", "bench_inputs"]
+__all__ = ["LatencyStats", "Timing", "latency_stats", "measure", "bench_inputs"]
 
 DEFAULT_MIN_TIME = 1.0
 MIN_RUNS = 10
@@ -46,7 +46,7 @@ class LatencyStats:
 
 
 @dataclasses.dataclass(frozen=True)
-class Measurement:
+class Timing:
     load_ms: float  # runtime.load(): read, build the interpreter/session, apply the delegate, allocate
     first_ms: float  # the first predict after load (lazy initialisation shows up here)
     warmup_runs: int
@@ -135,7 +135,7 @@ def measure(
     warmup: int = 5,
     meter: Any = None,
     on_loaded: Any = None,
-) -> Measurement:
+) -> Timing:
     """Load ``path`` with edgekit.runtime and time ``predict``; see the module docstring for the protocol.
 
     ``meter`` (an energy meter with start/stop) is read over the timed window only. ``on_loaded(model)`` is
@@ -200,7 +200,7 @@ def measure(
             if gc_was_enabled:
                 gc.enable()
         stats = latency_stats(times, window_s)
-        return Measurement(
+        return Timing(
             notes=tuple(model.notes),
             load_ms=load_ms,
             first_ms=first_ms,

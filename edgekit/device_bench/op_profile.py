@@ -115,10 +115,10 @@ def _delegation(path: Path, threads: int | None) -> tuple[dict[int, bool], int] 
 def _one_op_models(path: Path):
     """Yield (node index, op type, activation dtype, weight dtype, flatbuffer bytes) per op of subgraph 0."""
     import flatbuffers
-    from ai_edge_litert import schema_py_generated as schema
 
-    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_") and isinstance(v, int)}
-    types = {v: k.lower() for k, v in vars(schema.TensorType).items() if not k.startswith("_") and isinstance(v, int)}
+    from edgekit import tflite_file
+
+    schema = tflite_file.schema()
     model = schema.ModelT.InitFromPackedBuf(path.read_bytes(), 0)
     graph = model.subgraphs[0]
 
@@ -128,7 +128,7 @@ def _one_op_models(path: Path):
 
     def kind(op) -> str:
         code = model.operatorCodes[op.opcodeIndex]
-        return names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "CUSTOM")
+        return tflite_file.builtin_operator(max(code.builtinCode, code.deprecatedBuiltinCode), "CUSTOM")
 
     producer = {t: i for i, op in enumerate(graph.operators) for t in (op.outputs if op.outputs is not None else [])}
     weight_prep = {
@@ -182,12 +182,12 @@ def _one_op_models(path: Path):
         one.buffers = buffers
         builder = flatbuffers.Builder(1024)
         builder.Finish(one.Pack(builder), file_identifier=b"TFL3")
-        act = types.get(graph.tensors[ins[0]].type, "?") if ins and ins[0] >= 0 else "?"
+        act = tflite_file.tensor_type(graph.tensors[ins[0]].type, "?") if ins and ins[0] >= 0 else "?"
         weight = None
         for t in ins[1:]:
             if t >= 0 and (has_data(t) or producer.get(t) in weight_prep):
                 src_t = graph.tensors[t] if has_data(t) else graph.tensors[int(graph.operators[producer[t]].inputs[0])]
-                weight = types.get(src_t.type, "?")
+                weight = tflite_file.tensor_type(src_t.type, "?")
                 break
         if not sub.inputs:
             continue

@@ -13,7 +13,7 @@ ROC-AUC is not computed: it needs scores per class, and a hard-label AUC would b
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -38,9 +38,6 @@ class Metrics:
     mean_abs_error: float | None = None
     cosine: float | None = None
     snr_db: float | None = None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def sparse_labels(labels: Any, classes: int) -> np.ndarray | None:
@@ -179,13 +176,10 @@ class WeightStats:
     nonzero: int
     unique: int
     unique_per_channel: int | None = None  # max over output channels, for per-channel quantized tensors
+    sparsity: float = field(init=False)
 
-    @property
-    def sparsity(self) -> float:
-        return 1.0 - self.nonzero / self.count if self.count else 0.0
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "sparsity": self.sparsity}
+    def __post_init__(self):
+        object.__setattr__(self, "sparsity", 1.0 - self.nonzero / self.count if self.count else 0.0)
 
 
 def tensor_stats(name: str, layer: str, op: str, values: np.ndarray, zero_point: Any = 0, channel_axis: int | None = None) -> WeightStats:

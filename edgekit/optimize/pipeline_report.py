@@ -1,13 +1,19 @@
 """What ``edgekit optimize`` shows people: report.html (self-contained: inline CSS and SVG, no scripts, no network)
-and the terminal table, both built from results.json."""
+and the terminal table, both built from the typed results (:class:`edgekit.results.Results`)."""
 
 from __future__ import annotations
 
 import html
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from edgekit._table import fmt, human_bytes
 from edgekit._table import render as table
+
+if TYPE_CHECKING:
+    from edgekit.device_bench.energy import EnergyEstimate
+    from edgekit.measurement import Latency
+    from edgekit.optimize.ranking import Constraints
+    from edgekit.results import ModelInfo, Results, Settings, Variant
 
 ENERGY_PREFERENCE = ("measured", "time×power", "op-count")  # a measurement beats a model of one
 
@@ -15,81 +21,84 @@ ENERGY_PREFERENCE = ("measured", "time×power", "op-count")  # a measurement bea
 TO_MICROJOULES = {"nJ": 1e-3, "uJ": 1.0, "µJ": 1.0, "mJ": 1e3, "J": 1e6}
 
 
-def preferred_energy(estimates: Sequence[dict]) -> dict | None:
+def preferred_energy(estimates: Sequence[EnergyEstimate]) -> dict | None:
     """The most direct energy figure available, as {"method", "uj"} (µJ per inference), or None."""
-    available = [e for e in estimates if e.get("value") is not None and e.get("method") in ENERGY_PREFERENCE
-                 and str(e.get("units", "")).split("/")[0] in TO_MICROJOULES]
-    best = min(available, key=lambda e: ENERGY_PREFERENCE.index(e["method"]), default=None)
+    available = [e for e in estimates if e.value is not None and e.method in ENERGY_PREFERENCE
+                 and e.units.split("/")[0] in TO_MICROJOULES]
+    best = min(available, key=lambda e: ENERGY_PREFERENCE.index(e.method), default=None)
     if best is None:
         return None
-    return {"method": best["method"], "uj": best["value"] * TO_MICROJOULES[best["units"].split("/")[0]],
-            "source": best.get("source", "")}
+    return {"method": best.method, "uj": best.value * TO_MICROJOULES[best.units.split("/")[0]], "source": best.source}
 
 
-def rows(results: dict) -> list[dict]:
+def rows(results: Results) -> list[dict]:
     """One row per measured artifact, flattened for the tables and the plots."""
-    verdicts = {v["name"]: v for v in results.get("ranking", {}).get("verdicts", [])}
+    verdicts = {v.name: {"meets": v.meets, "pareto": v.pareto, "misses": v.misses}
+                for v in (results.ranking.verdicts if results.ranking else ())}
+    recommended = results.ranking.recommended if results.ranking else None
     out = []
-    for variant in results.get("variants", []):
-        for art in variant.get("artifacts", []):
-            name = f"{variant['name']}/{art['format']}"
-            metrics = art.get("metrics") or {}
-            energy = preferred_energy(art.get("energy", []))
-            out.append({
-                "name": name,
-                "top1": metrics.get("top1"),
-                "agreement": metrics.get("agreement"),
-                "f1": metrics.get("f1"),
-                "file_bytes": art.get("file_bytes"),
-                "gzip_bytes": art.get("gzip_bytes"),
-                "macs": art.get("macs"),
-                "latency_ms": (art.get("latency_ms") or {}).get("p50"),
-                "latency_iqr_ms": (art.get("latency_ms") or {}).get("iqr"),
-                "latency_p25_ms": (art.get("latency_ms") or {}).get("p25"),
-                "latency_p75_ms": (art.get("latency_ms") or {}).get("p75"),
-                "recommended": name == results.get("ranking", {}).get("recommended"),
-                "latency_vs": _versus(art.get("latency_ms") or {}),
-                "snr_db": metrics.get("snr_db"),
-                "energy_uj": None if energy is None else energy["uj"],
-                "energy_method": None if energy is None else energy.get("method"),
-                "energy_source": None if energy is None else energy.get("source"),
-                "bytes_by_dtype": art.get("bytes_by_dtype") or {},
-                "arena_bytes": ((art.get("mcu") or {}).get("arena") or {}).get("bytes"),
-                "verdict": verdicts.get(name, {}),
-            })
+    for variant, art in results.measured():
+        name = f"{variant.name}/{art.format}"
+        m = art.measurement
+        metrics, latency = m.metrics, m.latency_ms
+        energy = preferred_energy(m.energy)
+        out.append({
+            "name": name,
+            "top1": metrics.top1,
+            "agreement": metrics.agreement,
+            "f1": metrics.f1,
+            "file_bytes": art.file_bytes,
+            "gzip_bytes": art.gzip_bytes,
+            "macs": m.macs,
+            "latency_ms": latency.p50 if latency else None,
+            "latency_iqr_ms": latency.iqr if latency else None,
+            "latency_p25_ms": latency.p25 if latency else None,
+            "latency_p75_ms": latency.p75 if latency else None,
+            "recommended": name == recommended,
+            "latency_vs": _versus(latency),
+            "snr_db": metrics.snr_db,
+            "energy_uj": None if energy is None else energy["uj"],
+            "energy_method": None if energy is None else energy.get("method"),
+            "energy_source": None if energy is None else energy.get("source"),
+            "bytes_by_dtype": m.bytes_by_dtype,
+            "arena_bytes": art.mcu.arena.bytes if art.mcu is not None else None,
+            "verdict": verdicts.get(name, {}),
+        })
     return out
 
 
-def _versus(latency: dict) -> str:
+def _versus(latency: Latency | None) -> str:
     """'0.72× [0.71, 0.73] faster', '1.01× [0.98, 1.03] no measurable difference', 'baseline', or '-'."""
-    if latency.get("verdict") == "baseline":
-        return "baseline"
-    if latency.get("ratio") is None:
+    if latency is None:
         return "-"
-    lo, hi = latency["ratio_ci95"]
-    word = {"tie": "no measurable difference"}.get(latency["verdict"], latency["verdict"])
-    return f"{latency['ratio']:.2f}× [{lo:.2f}, {hi:.2f}] {word}"
+    if latency.verdict == "baseline":
+        return "baseline"
+    if latency.ratio is None:
+        return "-"
+    lo, hi = latency.ratio_ci95
+    word = {"tie": "no measurable difference"}.get(latency.verdict, latency.verdict)
+    return f"{latency.ratio:.2f}× [{lo:.2f}, {hi:.2f}] {word}"
 
 
-def measurement_notes(results: dict) -> list[str]:
+def measurement_notes(results: Results) -> list[str]:
     """Distinct notes on how the artifacts were measured (e.g. a target accelerator this machine does not have)."""
-    notes = list(results.get("warnings") or [])
-    notes += [a.get("latency_note") for v in results.get("variants", []) for a in v.get("artifacts", [])]
-    latency = results.get("latency") or {}
-    if latency.get("method"):
-        notes.append(f"latency: {latency['method']}; 1-min load average {latency.get('load_average_before')} before, "
-                     f"{latency.get('load_average_after')} after, on {latency.get('cores')} cores")
+    notes = list(results.warnings)
+    notes += [a.measurement.latency_note for _, a in results.measured()]
+    latency = results.latency
+    if latency is not None:
+        notes.append(f"latency: {latency.method}; 1-min load average {latency.load_average_before} before, "
+                     f"{latency.load_average_after} after, on {latency.cores} cores")
     sources = {a.get("energy_source") for a in rows(results) if a.get("energy_method") == "time×power"}
     notes += [f"energy: time×power estimate, power figure from {src}" for src in sorted(s for s in sources if s)]
-    if results.get("ranking", {}).get("basis") == "fidelity":
+    if results.ranking is not None and results.ranking.basis == "fidelity":
         notes.append("accuracy was not measured (no usable labels): 'agree' is top-1 agreement with the original "
-                     f"model and SNR its output fidelity, on {results.get('eval', {}).get('what', 'the eval inputs')}")
+                     f"model and SNR its output fidelity, on {results.evaluated_on}")
     return list(dict.fromkeys(n for n in notes if n))
 
 
-def _measured_on(settings: dict) -> str:
-    device = settings.get("device")
-    return f"device {device['name']} ({device['user']}@{device['host']}:{device['port']})" if device else "this machine"
+def _measured_on(settings: Settings) -> str:
+    device = settings.device
+    return f"device {device.name} ({device.user}@{device.host}:{device.port})" if device else "this machine"
 
 
 def _esc(value: Any) -> str:
@@ -128,16 +137,16 @@ th:first-child,td:first-child{text-align:left} tr.best{background:#e8f5e9;font-w
 """
 
 
-def _constraints(c: dict) -> str:
+def _constraints(c: Constraints) -> str:
     parts = []
-    if c.get("max_accuracy_drop") is not None:
-        parts.append(f"accuracy drop ≤ {c['max_accuracy_drop']:g} pt")
-    if c.get("max_file_bytes") is not None:
-        parts.append(f"file (flash/disk) ≤ {human_bytes(c['max_file_bytes'])}")
-    if c.get("max_download_bytes") is not None:
-        parts.append(f"download (gzip) ≤ {human_bytes(c['max_download_bytes'])}")
-    if c.get("max_latency_ms") is not None:
-        parts.append(f"latency ≤ {c['max_latency_ms']:g} ms")
+    if c.max_accuracy_drop is not None:
+        parts.append(f"accuracy drop ≤ {c.max_accuracy_drop:g} pt")
+    if c.max_file_bytes is not None:
+        parts.append(f"file (flash/disk) ≤ {human_bytes(c.max_file_bytes)}")
+    if c.max_download_bytes is not None:
+        parts.append(f"download (gzip) ≤ {human_bytes(c.max_download_bytes)}")
+    if c.max_latency_ms is not None:
+        parts.append(f"latency ≤ {c.max_latency_ms:g} ms")
     return ", ".join(parts) or "none"
 
 
@@ -153,18 +162,18 @@ def _energy_header(data: list[dict]) -> str:
     return f"energy / inf (µJ, {methods})" if methods else "energy / inf (µJ)"
 
 
-def _file_name(model: dict) -> str:
+def _file_name(model: ModelInfo) -> str:
     """The model's file name (what the user knows it by), not the Keras model's internal name."""
-    path = str(model.get("path") or "")
-    return path.rstrip("/").rsplit("/", 1)[-1] or str(model.get("name") or "model")
+    path = str(model.path or "")
+    return path.rstrip("/").rsplit("/", 1)[-1] or model.name or "model"
 
 
-def render(results: dict) -> str:
+def render(results: Results) -> str:
     """report.html for ``results``."""
     data = rows(results)
-    ranking = results.get("ranking", {})
-    best = ranking.get("recommended")
-    orig_top1 = (results.get("original", {}).get("metrics") or {}).get("top1")
+    best = results.ranking.recommended if results.ranking else None
+    reason = results.ranking.reason if results.ranking else ""
+    orig_top1 = results.original.metrics.top1
     head = ["variant / format", "top-1", "Δ top-1 (pt)", "agreement", "SNR", "F1", "file", "gzip", "MACs",
             "p50 latency (ms)", "IQR (ms)", "latency vs baseline [95% CI]", _energy_header(data), "meets constraints",
             "Pareto", "misses"]
@@ -189,31 +198,31 @@ def render(results: dict) -> str:
         hbars([(r["name"], {k: float(b) for k, b in r["bytes_by_dtype"].items()}) for r in data],
               "Weight bytes by dtype", "KB (1 KB = 1000 B)", scale=1000),
     ]
-    settings, model = results.get("settings", {}), results.get("model", {})
-    conditions = results.get("conditions", {})
+    settings, model = results.settings, results.model
+    cpu = results.conditions.cpu_model if results.conditions else None
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>edgekit report: {_esc(_file_name(model))}</title><style>{CSS}</style></head><body>",
         f"<h1>edgekit optimize: {_esc(_file_name(model))}</h1>",
-        f"<p class='meta'>{_esc(model.get('path', ''))} · {_esc(fmt(model.get('params')))} parameters · target "
-        f"{_esc(settings.get('target', 'cpu'))} · device profile {_esc(settings.get('device_profile') or 'none')} · "
-        f"edgekit {_esc(results.get('edgekit_version', ''))} · {_esc(results.get('created', ''))}</p>",
+        f"<p class='meta'>{_esc(model.path)} · {_esc(fmt(model.params))} parameters · target "
+        f"{_esc(settings.target)} · device profile {_esc(settings.device_profile or 'none')} · "
+        f"edgekit {_esc(results.edgekit_version)} · {_esc(results.created)}</p>",
         "<div class='recommend'>",
-        (f"<b>Ship {_esc(best)}</b> → {_esc(results.get('best_path', ''))}<br>{_esc(ranking.get('reason', ''))}"
-         if best else f"<b>No recommendation.</b> {_esc(ranking.get('reason', ''))}"),
+        (f"<b>Ship {_esc(best)}</b> → {_esc(results.best or '')}<br>{_esc(reason)}"
+         if best else f"<b>No recommendation.</b> {_esc(reason)}"),
         "</div>",
-        f"<p class='meta'>Original model: top-1 {_esc(_pct(orig_top1))}; measured on {_esc(results.get('eval', {}).get('what', ''))}. "
-        f"Constraints: {_esc(_constraints(settings.get('constraints', {})))}. Latency measured on "
-        f"{_esc(_measured_on(settings))} ({_esc(conditions.get('cpu_model') or 'CPU unknown')}), {_esc(settings.get('threads', 1))} thread(s).</p>",
+        f"<p class='meta'>Original model: top-1 {_esc(_pct(orig_top1))}; measured on {_esc(results.evaluated_on)}. "
+        f"Constraints: {_esc(_constraints(settings.constraints))}. Latency measured on "
+        f"{_esc(_measured_on(settings))} ({_esc(cpu or 'CPU unknown')}), {_esc(settings.threads)} thread(s).</p>",
         *(f"<p class='meta'><b>Note:</b> {_esc(n)}</p>" for n in measurement_notes(results)),
         "<h2>Variants</h2><table id='variants'><thead><tr>" + "".join(f"<th>{_esc(h)}</th>" for h in head) + "</tr></thead><tbody>",
         *body, "</tbody></table>",
     ]
-    not_run = [v for v in results.get("variants", []) if v.get("status") != "done"]
+    not_run = [v for v in results.variants if v.status != "done"]
     if not_run:
         parts.append("<h2>Not run</h2><ul>" + "".join(
-            f"<li>{_esc(v['name'])}: {_esc(v.get('status'))} — {_esc(v.get('reason', ''))}</li>" for v in not_run) + "</ul>")
-    parts += [_sensitivity_html(v) for v in results.get("variants", []) if v.get("status") == "done" and v.get("int8_sensitivity")]
+            f"<li>{_esc(v.name)}: {_esc(v.status)} — {_esc(v.reason or '')}</li>" for v in not_run) + "</ul>")
+    parts += [_sensitivity_html(v) for v in results.variants if v.status == "done" and v.int8_sensitivity]
     parts.append("<h2>Plots</h2><div class='plots'>" + "".join(plots) + "</div>")
     parts.append("<p class='meta'>Black-edged points are on the Pareto front (quality, gzip size, latency); the star "
                  "is the recommendation. "
@@ -221,11 +230,11 @@ def render(results: dict) -> str:
     return "\n".join(parts)
 
 
-def _sensitivity_html(variant: dict) -> str:
+def _sensitivity_html(variant: Variant) -> str:
     """One int8 variant's per-layer sensitivity; for int8-mixed, what its search kept float."""
-    report, mixed = variant["int8_sensitivity"], variant.get("mixed_precision")
+    report, mixed = variant.int8_sensitivity, variant.mixed_precision
     if "error" in report:
-        return f"<h2>{_esc(variant['name'])}: int8 per layer</h2><p>not analysed: {_esc(report['error'])}</p>"
+        return f"<h2>{_esc(variant.name)}: int8 per layer</h2><p>not analysed: {_esc(report['error'])}</p>"
     head = ["layer", "type", "ops", "Δ top-1 if only int8 (pt)", "SNR if only int8 (dB)", "SNR all int8 (dB)",
             "output range", "widest channel / median", "why"]
     rows = "".join("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in (
@@ -235,21 +244,21 @@ def _sensitivity_html(variant: dict) -> str:
     title = "layers kept out of int8" if mixed else "int8 per Keras layer"
     intro = mixed_summary(mixed) if mixed else (f"all int8: output SNR {report['int8_snr_db']:.1f} dB vs float; op→layer "
                                                 f"map: {report['mapping'].get('summary', '')}; lowest SNR first")
-    return (f"<h2>{_esc(variant['name'])}: {title}</h2><p>{_esc(intro)}</p>"
+    return (f"<h2>{_esc(variant.name)}: {title}</h2><p>{_esc(intro)}</p>"
             "<table><thead><tr>" + "".join(f"<th>{_esc(h)}</th>" for h in head) + f"</tr></thead><tbody>{rows}</tbody></table>")
 
 
 def mixed_summary(mixed: dict) -> str:
-    """One line for a keep-float search (results.json's ``mixed_precision``)."""
+    """One line for a keep-float search (a variant's ``mixed_precision``)."""
     kept = ", ".join(mixed["keep_float"]) or "none"
     return (f"kept float: {kept} ({mixed['int8_compute_ops']} of {mixed['compute_ops']} conv/FC ops int8); top-1 "
             f"{100 * mixed['top1']:.2f}% vs plain int8 {100 * mixed['int8_top1']:.2f}%, float {100 * mixed['float_top1']:.2f}%; "
             f"Edge TPU: {mixed['edgetpu']}")
 
 
-def text_summary(results: dict) -> str:
+def text_summary(results: Results) -> str:
     """The ranked variant table for the terminal, with the recommendation under it."""
-    orig_top1 = (results.get("original", {}).get("metrics") or {}).get("top1")
+    orig_top1 = results.original.metrics.top1
     data = sorted(rows(results), key=lambda r: (not r["verdict"].get("meets", False), r["gzip_bytes"] or 0))
     body = [[r["name"], _pct(r["top1"]), fmt(_delta(r, orig_top1), 3), _pct(r["agreement"]), _db(r["snr_db"]),
              human_bytes(r["file_bytes"]), human_bytes(r["gzip_bytes"]), _ms(r["latency_ms"]),
@@ -266,14 +275,14 @@ def text_summary(results: dict) -> str:
     if any(r["energy_method"] for r in data):
         lines.append(f"µJ/inf: {_energy_methods(data)} (results.json holds every method and its source)")
     lines.extend(f"note: {n}" for n in measurement_notes(results))
-    for v in results.get("variants", []):
-        if v.get("status") != "done":
-            lines.append(f"not run: {v['name']} ({v.get('status')}): {v.get('reason', '')}")
-        elif v.get("mixed_precision"):
-            lines.append(f"{v['name']}: {mixed_summary(v['mixed_precision'])}")
-    ranking = results.get("ranking", {})
-    if ranking.get("recommended"):
-        lines.append(f"\nrecommended: {ranking['recommended']} → {results.get('best_path')}\n  why: {ranking.get('reason', '')}")
+    for v in results.variants:
+        if v.status != "done":
+            lines.append(f"not run: {v.name} ({v.status}): {v.reason or ''}")
+        elif v.mixed_precision:
+            lines.append(f"{v.name}: {mixed_summary(v.mixed_precision)}")
+    ranking = results.ranking
+    if ranking is not None and ranking.recommended:
+        lines.append(f"\nrecommended: {ranking.recommended} → {results.best}\n  why: {ranking.reason}")
     else:
-        lines.append(f"\nno recommendation: {ranking.get('reason', '')}")
+        lines.append(f"\nno recommendation: {ranking.reason if ranking else ''}")
     return "\n".join(lines)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -29,8 +29,17 @@ class LayerReport:
     quantized: bool | None = None  # QAT: True = fake-quantized, False = stayed float; None = no QAT
     note: str = ""  # why a technique left this layer alone
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+
+@dataclass(frozen=True)
+class Optimization:
+    """What the techniques did to the Keras model: the record a variant keeps (the model itself is not kept)."""
+
+    steps: tuple[str, ...] = ()  # techniques that ran, in order: "prune", "cluster", "qat"
+    layers: tuple[LayerReport, ...] = ()
+    float_layers: dict[str, str] = field(default_factory=dict)  # QAT: layer name -> why it stayed float
+    training: tuple[TrainSettings, ...] = ()
+    notes: tuple[str, ...] = ()
+    channels: dict[str, Any] | None = None  # channel pruning: MACs and parameters before/after, groups, layers left whole
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,16 +68,10 @@ class OptimizedModel:
             return bool(self.float_layers)
         return self.recipe.needs_calibration
 
-    def to_dict(self) -> dict:
-        return {
-            "recipe": self.recipe.to_dict(),
-            "steps": list(self.steps),
-            "channels": self.channels.to_dict() if self.channels is not None else None,
-            "layers": [layer.to_dict() for layer in self.layers],
-            "float_layers": dict(self.float_layers),
-            "training": [asdict(t) for t in self.training],
-            "notes": list(self.notes),
-        }
+    @property
+    def optimization(self) -> Optimization:
+        return Optimization(self.steps, self.layers, dict(self.float_layers), self.training, self.notes,
+                            self.channels.to_dict() if self.channels is not None else None)
 
 
 def main_weight(layer) -> Any | None:

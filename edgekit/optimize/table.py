@@ -1,43 +1,46 @@
-"""The terminal report of an :class:`~edgekit.optimize.single.OptimizeResult`: variants side by side, then layers."""
+"""The terminal report of a single-technique run (:func:`edgekit.optimize.single.optimize_model`): the original and
+the shipped artifacts side by side, then the layers."""
 
 from __future__ import annotations
 
 from edgekit._table import fmt, human_bytes, render
 from edgekit.optimize.metrics import size_summary
-from edgekit.optimize.single import OptimizeResult
+from edgekit.results import Results
 
 
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.2f}"
 
 
-def format_result(result: OptimizeResult) -> str:
-    original = result.original
-    classification = original.metrics.task == "classification"
+def format_result(results: Results) -> str:
+    variant = results.variants[0]
+    original = results.original.artifact
+    classification = results.original.metrics.task == "classification"
     rows = []
-    for v in result.variants:
-        m = v.metrics
-        w = size_summary(list(v.layers)) if v.layers else None
+    for name, a in [("original", original), *((variant.name, a) for a in variant.artifacts)]:
+        m, w = a.measurement.metrics, a.measurement.weights
+        summary = size_summary(list(w)) if w else None
         if classification:
-            delta = None if m.top1 is None else f"{100 * (m.top1 - original.metrics.top1):+.2f}"
+            delta = None if m.top1 is None else f"{100 * (m.top1 - results.original.metrics.top1):+.2f}"
             quality = [_pct(m.top1), delta, _pct(m.top5), _pct(m.f1), _pct(m.agreement)]
         else:
             quality = [fmt(m.max_abs_error), fmt(m.mean_abs_error), fmt(m.cosine, 6), fmt(m.snr_db), _pct(m.agreement)]
-        rows.append([v.name, v.format, v.quantize, *quality, human_bytes(v.file_bytes), human_bytes(v.gzip_bytes),
-                     f"{original.gzip_bytes / v.gzip_bytes:.1f}x" if v.gzip_bytes else "-", v.params,
-                     "-" if w is None else w["nonzero"], "-" if w is None else _pct(w["sparsity"])])
+        rows.append([name, a.format, a.quantize, *quality, human_bytes(a.file_bytes), human_bytes(a.gzip_bytes),
+                     f"{original.gzip_bytes / a.gzip_bytes:.1f}x" if a.gzip_bytes else "-", a.params,
+                     "-" if summary is None else summary["nonzero"], "-" if summary is None else _pct(summary["sparsity"])])
     quality_headers = (["top1 %", "Δ pts", "top5 %", "F1 %", "agree %"] if classification
                        else ["max err", "mean err", "cosine", "SNR dB", "agree %"])
     headers = ["variant", "format", "quantize", *quality_headers, "file", "gzip", "smaller", "params", "nonzero w", "sparsity %"]
-    lines = [f"recipe {result.recipe.name}: {' -> '.join(result.optimized.steps) or 'post-training only'}; "
-             f"measured on {result.evaluated_on}", "", render(headers, rows)]
+    optimization = variant.optimization
+    lines = [f"recipe {variant.name}: {' -> '.join(optimization.steps) or 'post-training only'}; "
+             f"measured on {results.evaluated_on}", "", render(headers, rows)]
 
-    shipped = result.variants[1] if len(result.variants) > 1 else None
-    by_layer = {s.layer: s for s in (shipped.layers if shipped else ())}
+    shipped = variant.artifacts[0] if variant.artifacts else None
+    by_layer = {s.layer: s for s in (shipped.measurement.weights if shipped else ())}
     layer_rows = []
-    for layer in result.optimized.layers:
+    for layer in optimization.layers:
         s = by_layer.get(layer.name)
-        pruned_as = "channels" if result.optimized.channels is not None else "prune"
+        pruned_as = "channels" if optimization.channels is not None else "prune"
         done = [t for t, on in ((pruned_as, layer.pruned), ("cluster", layer.clustered), ("qat", layer.quantized)) if on]
         layer_rows.append([layer.name, layer.type, layer.weights, _pct(layer.sparsity), layer.unique,
                            "-" if s is None else s.dtype, "-" if s is None else _pct(s.sparsity),
@@ -47,13 +50,23 @@ def format_result(result: OptimizeResult) -> str:
         lines += ["", "layers (Keras model, then the weights the .tflite ships; int8: unique values per channel, max):",
                   render(["layer", "type", "weights", "sparsity %", "unique", "tflite dtype", "tflite sparsity %",
                           "tflite unique", "applied", "note"], layer_rows)]
-    for name, why in result.optimized.float_layers.items():
+    for name, why in optimization.float_layers.items():
         lines.append(f"stayed float in QAT: {name}: {why}")
-    if result.mixed is not None:
+    if variant.mixed_precision is not None:
         lines += ["", "int8 sensitivity per Keras layer (most sensitive first; drop/gain in top-1 points):",
-                  result.mixed.sensitivity.table()]
-    for note in result.notes:
+                  _sensitivity(variant.int8_sensitivity).table()]
+    for note in (*results.notes, *optimization.notes, *variant.notes):
         lines.append(f"note: {note}")
-    written = [result.keras_path] + [v.path for v in result.variants[1:]] + [result.recipe_path]
+    written = [p for p in (variant.keras_model, *(a.path for a in variant.artifacts), variant.recipe_file) if p]
     lines += ["", "wrote: " + ", ".join(written)]
     return "\n".join(lines)
+
+
+def _sensitivity(report: dict):
+    """The search's :class:`~edgekit.convert.sensitivity.Sensitivity` back from its record (derived figures dropped)."""
+    from dataclasses import fields
+
+    from edgekit._json import from_json
+    from edgekit.convert.sensitivity import Sensitivity
+
+    return from_json(Sensitivity, {f.name: report[f.name] for f in fields(Sensitivity) if f.init and f.name in report})
