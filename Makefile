@@ -3,17 +3,30 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.edgekit-installed
+# The Raspberry Pi story: a second venv with only edgekit[runtime] (+ test tools, no TensorFlow) runs the runtime and
+# device_bench tests on the committed fixtures in tests/data (`make test-runtime`; `make test` runs it too).
+RUNTIME_VENV  ?= .venv-runtime
+RPY           := $(RUNTIME_VENV)/bin/python
+RSTAMP        := $(RUNTIME_VENV)/.edgekit-installed
+RUNTIME_TESTS := tests/test_runtime.py tests/test_runtime_cli.py tests/test_runtime_files.py tests/test_device_bench.py \
+                 tests/test_interleaved.py tests/test_results.py tests/test_targets.py
 
-.PHONY: demo test install browser compiler sshd clean
+.PHONY: demo test test-runtime install browser compiler sshd clean
 
-$(PY):
-	$(PYTHON) -m venv $(VENV)
+# A venv at $(1) with edgekit installed (editable) with the extras $(2); its stamp file marks it done.
+define venv
+$(1)/bin/python:
+	$(PYTHON) -m venv $(1)
 
-$(STAMP): $(PY) setup.cfg pyproject.toml
-	@echo "installing edgekit[full,test] into $(VENV): TensorFlow and friends, about 2 minutes on a fresh machine"
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --progress-bar on -e '.[full,test]'
-	touch $(STAMP)
+$(1)/.edgekit-installed: $(1)/bin/python setup.cfg pyproject.toml
+	@echo "installing edgekit[$(2)] into $(1) (with TensorFlow: about 2 minutes on a fresh machine)"
+	$(1)/bin/python -m pip install --quiet --upgrade pip
+	$(1)/bin/python -m pip install --progress-bar on -e '.[$(2)]'
+	touch $$@
+endef
+comma := ,
+$(eval $(call venv,$(VENV),full$(comma)test))
+$(eval $(call venv,$(RUNTIME_VENV),runtime$(comma)test))
 
 install: $(STAMP)
 
@@ -41,8 +54,12 @@ sshd:
 	    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server >/dev/null; } || \
 	  echo "openssh-server could not be installed: the device tests will be skipped"
 
-test: $(STAMP) browser compiler sshd
+test: $(STAMP) browser compiler sshd test-runtime
 	$(PY) -m pytest -q
 
+test-runtime: $(RSTAMP)
+	@$(RPY) -c "import importlib.util as u, sys; sys.exit('TensorFlow is installed in $(RUNTIME_VENV)' if u.find_spec('tensorflow') else 0)"
+	$(RPY) -m pytest -q -m "not tensorflow" $(RUNTIME_TESTS)
+
 clean:
-	rm -rf $(VENV) demo-out build *.egg-info
+	rm -rf $(VENV) $(RUNTIME_VENV) demo-out build *.egg-info

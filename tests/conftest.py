@@ -34,73 +34,59 @@ def digits_keras(digits_model_path):
     return load_keras_model(digits_model_path)
 
 
-# ---- runtime (issue 3): .tflite / .onnx fixtures converted once per session from the digits sample ----------
+# ---- runtime and device_bench: committed fixtures (tests/data, made by tests/data/make_fixtures.py) ------------
+DATA = Path(__file__).parent / "data"
+
+
 @pytest.fixture(scope="session")
-def runtime_models(tmp_path_factory, digits_keras, digits_data):
-    """Paths of small converted models: fp32 (dynamic batch), int8 and int16 (quantized I/O), fixed batch 1,
-    multi-input/multi-output, multi-signature, and ONNX. Converted with TensorFlow directly (not edgekit.convert),
-    so the runtime tests depend only on TensorFlow's own converter."""
+def runtime_models():
+    """Small converted models committed in tests/data (no TensorFlow needed): a tiny digits CNN (``image`` ->
+    ``probs``) as fp32 (dynamic batch), int8 and int16 (quantized I/O), fixed batch 1 and ONNX; a multi-input/
+    multi-output graph; a two-signature graph; and ``reference``, the Keras outputs they must reproduce."""
     from types import SimpleNamespace
 
-    from edgekit._tf import tf as get_tf, tf_keras
+    with np.load(DATA / "reference.npz", allow_pickle=False) as ref:
+        reference = {k: ref[k] for k in ref.files}
+    names = {"fp32": "digits_fp32.tflite", "int8": "digits_int8.tflite", "int16": "digits_int16.tflite",
+             "fixed1": "digits_fixed1.tflite", "onnx": "digits.onnx", "multi": "multi_io.tflite",
+             "signatures": "two_signatures.tflite"}
+    return SimpleNamespace(reference=reference, **{k: DATA / v for k, v in names.items()})
 
-    tf, keras = get_tf(), tf_keras()
-    out = tmp_path_factory.mktemp("runtime_models")
+
+@pytest.fixture(scope="session")
+def digits_models(tmp_path_factory, digits_keras, digits_data):
+    """The digits sample itself converted with TensorFlow's converters (not edgekit.convert): fp32, int8 (int8
+    I/O), dynamic range and ONNX, for the hand-counted graph statistics of a model with BatchNormalization."""
+    from types import SimpleNamespace
+
+    from edgekit._tf import tf as get_tf
+
+    tf = get_tf()
+    out = tmp_path_factory.mktemp("digits_models")
     rep_x = digits_data["x_train"][:100]
 
     def rep():
         for i in range(len(rep_x)):
             yield [rep_x[i:i + 1]]
 
-    def write(name, converter):
-        path = out / name
-        path.write_bytes(converter.convert())
-        return path
-
-    paths = {}
-    paths["fp32"] = write("digits_fp32.tflite", tf.lite.TFLiteConverter.from_keras_model(digits_keras))
-    for bits, ops, dtype in ((8, tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.int8),
-                             (16, tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8,
-                              tf.int16)):
+    def write(name, int8=False, dynamic=False):
         conv = tf.lite.TFLiteConverter.from_keras_model(digits_keras)
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv.representative_dataset = rep
-        conv.target_spec.supported_ops = [ops]
-        conv.inference_input_type = conv.inference_output_type = dtype
-        paths[f"int{bits}"] = write(f"digits_int{bits}.tflite", conv)
-
-    fixed = tf.function(lambda image: {"probs": digits_keras(image)}).get_concrete_function(
-        tf.TensorSpec([1, 8, 8, 1], tf.float32, name="image"))
-    paths["fixed1"] = write("digits_fixed1.tflite",
-                            tf.lite.TFLiteConverter.from_concrete_functions([fixed], digits_keras))
-
-    a, b = keras.Input((4,), name="a"), keras.Input((3,), name="b")
-    hidden = keras.layers.Concatenate()([a, b])
-    multi = keras.Model([a, b], [keras.layers.Dense(2, name="zeta")(hidden),
-                                 keras.layers.Dense(5, name="alpha")(hidden)])
-    paths["multi"] = write("multi_io.tflite", tf.lite.TFLiteConverter.from_keras_model(multi))
-
-    class TwoSignatures(tf.Module):
-        @tf.function(input_signature=[tf.TensorSpec([None, 3], tf.float32, name="x")])
-        def double(self, x):
-            return {"y": x * 2.0}
-
-        @tf.function(input_signature=[tf.TensorSpec([None, 3], tf.float32, name="x"),
-                                      tf.TensorSpec([None, 3], tf.float32, name="w")])
-        def add(self, x, w):
-            return {"sum": x + w, "diff": x - w}
-
-    module = TwoSignatures()
-    paths["signatures"] = write("two_signatures.tflite", tf.lite.TFLiteConverter.from_concrete_functions(
-        [module.double.get_concrete_function(), module.add.get_concrete_function()], module))
+        if int8 or dynamic:
+            conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        if int8:
+            conv.representative_dataset = rep
+            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            conv.inference_input_type = conv.inference_output_type = tf.int8
+        (out / name).write_bytes(conv.convert())
+        return out / name
 
     import tf2onnx
 
-    paths["onnx"] = out / "digits.onnx"
-    tf2onnx.convert.from_keras(digits_keras, input_signature=[tf.TensorSpec((None, 8, 8, 1), tf.float32,
-                                                                            name="image")],
-                               opset=17, output_path=str(paths["onnx"]))
-    return SimpleNamespace(keras=digits_keras, multi_keras=multi, **paths)
+    onnx = out / "digits.onnx"
+    tf2onnx.convert.from_keras(digits_keras, input_signature=[tf.TensorSpec((None, 8, 8, 1), tf.float32, name="image")],
+                               opset=17, output_path=str(onnx))
+    return SimpleNamespace(fp32=write("digits_fp32.tflite"), int8=write("digits_int8.tflite", int8=True),
+                           dynamic=write("digits_dynamic.tflite", dynamic=True), onnx=onnx)
 
 
 @pytest.fixture(autouse=True)

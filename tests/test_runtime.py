@@ -15,8 +15,8 @@ from edgekit.runtime.specs import dequantize, quantize
 
 @pytest.fixture(scope="module")
 def keras_probs(runtime_models, digits_data):
-    x = digits_data["x_val"]
-    return x, runtime_models.keras.predict(x, verbose=0)
+    """The held-out inputs and the Keras model's outputs on them (stored beside the fixtures)."""
+    return digits_data["x_val"], runtime_models.reference["digits"]
 
 
 # -- specs and names ---------------------------------------------------------------------------------------------
@@ -133,9 +133,8 @@ def test_fixed_batch_one_loops_with_the_same_result(runtime_models, digits_data)
 
 # -- multi-input / multi-output, signatures --------------------------------------------------------------------
 def test_multi_input_multi_output_by_name_and_position(runtime_models):
-    rng = np.random.default_rng(0)
-    a, b = rng.normal(size=(5, 4)).astype("float32"), rng.normal(size=(5, 3)).astype("float32")
-    expected = runtime_models.multi_keras.predict([a, b], verbose=0)
+    ref = runtime_models.reference
+    a, b, expected = ref["multi_a"], ref["multi_b"], [ref["multi_zeta"], ref["multi_alpha"]]
     with load(runtime_models.multi) as model:
         assert [s.name for s in model.inputs] == ["a", "b"]
         assert [s.name for s in model.outputs] == ["zeta", "alpha"]  # the Keras model's output order
@@ -368,6 +367,7 @@ def test_runtime_never_imports_tensorflow(runtime_models, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.tensorflow
 def test_falls_back_to_tf_lite_when_litert_is_missing(runtime_models):
     """With neither ai_edge_litert nor tflite_runtime importable, the same API runs on TensorFlow's tf.lite."""
     script = textwrap.dedent(f"""

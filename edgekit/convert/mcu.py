@@ -24,7 +24,7 @@ from edgekit.device_bench import tflm
 from edgekit.errors import ConversionError, ParityError, TflmError
 from edgekit.recipe import Quantize
 
-if TYPE_CHECKING:  # artifact.py imports McuReport from here
+if TYPE_CHECKING:  # only for annotations: the returned Artifact
     from edgekit.convert.artifact import Artifact
 
 MAX_LSB = 1  # TFLM and LiteRT int8 outputs may differ by one step of rounding, no more
