@@ -41,7 +41,7 @@ def digits_mcu(tmp_path_factory, digits_model_path, digits_data_path):
     result = CliRunner().invoke(cli, ["convert", str(digits_model_path), "--to", "mcu", "--calibration", str(digits_data_path),
                                       "--eval-data", str(digits_data_path), "-o", str(out), "--json"])
     assert result.exit_code == 0, result.output
-    return out.parent, json.loads(result.output)
+    return out.parent, json.loads(result.stdout)
 
 
 @pytest.fixture(scope="module")
@@ -195,7 +195,7 @@ def test_bench_engine_tflm(digits_mcu):
     folder, out = digits_mcu
     result = CliRunner().invoke(cli, ["bench", str(folder / "digits.tflite"), "--engine", "tflm", "--runs", "5", "--json"])
     assert result.exit_code == 0, result.output
-    (r,) = json.loads(result.output)
+    (r,) = json.loads(result.stdout)
     assert r["arena"]["bytes"] == out["mcu"]["arena"]["bytes"] and r["flash_bytes"] == out["mcu"]["flash_bytes"]
     assert r["host_latency_ms"]["runs"] == 5 and r["host_latency_ms"]["min"] > 0
     assert r["macs"] > 1_000_000
@@ -250,7 +250,7 @@ def test_optimize_target_mcu_ranks_by_arena_and_flash(digits_model_path, digits_
                                       "--recipe", str(recipe), "--max-ram", "8KB", "--max-flash", "512KB",
                                       "-o", str(tmp_path / "out"), "--json"])
     assert result.exit_code == 4, result.output  # ran; no variant meets the constraints
-    results = json.loads(result.output)
+    results = json.loads(result.stdout)
     (art,) = results["variants"][0]["artifacts"]
     arena = art["mcu"]["arena"]["bytes"]
     assert art["format"] == "mcu" and arena > 8000 and art["mcu"]["flash_bytes"] == art["file_bytes"]

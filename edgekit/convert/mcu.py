@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -19,7 +19,6 @@ from edgekit._fs import temp_beside
 from edgekit.convert.c_source import c_identifier, write_c_source
 from edgekit.convert.mcu_report import McuReport, TflmParity
 from edgekit.keras.source import Source, open_source
-from edgekit.data import model_inputs, random_inputs
 from edgekit.device_bench import tflm
 from edgekit.errors import ConversionError, ParityError, TflmError
 from edgekit.recipe import Quantize
@@ -60,7 +59,10 @@ def to_mcu(
         missing = [c for c in checks if c.method is None]
         if missing:
             raise ConversionError(_unsupported(source, missing, "not in TFLite Micro's op resolver"))
-        arrays, label = _parity_arrays(source, calibration, eval_data)
+        from edgekit.convert.artifact import ParityInputs
+
+        parity_inputs = ParityInputs.for_source(source, eval_data, calibration=calibration)
+        arrays, label = parity_inputs.arrays, parity_inputs.label
         feed = _quantized(staged, arrays, [name for name, _ in source.input_specs])
         try:
             run = tflm.run_tflm(staged, feed=feed, runs=5)
@@ -111,18 +113,6 @@ def _unsupported(source: Source, checks: Sequence[tflm.OpCheck], why: str) -> st
         parts.append(f"op {c.index} {c.op} (Keras layer {layer})" if layer else f"op {c.index} {c.op} (tensor {c.tensor[:60]})")
     return (f"{source.name} cannot run on TFLite Micro: {', '.join(parts)}: {why}; replace those layers "
             "(e.g. a ReLU for GELU) or check the op list at tflite-micro's micro_mutable_op_resolver.h")
-
-
-def _parity_arrays(source: Source, calibration: Any, eval_data: Any) -> tuple[list[np.ndarray], str]:
-    """Float inputs for the TFLM-vs-LiteRT check: the evaluation data, else the calibration data, else random."""
-    from edgekit.convert.artifact import PARITY_SAMPLES
-
-    for data, what in ((eval_data, "evaluation data"), (calibration, "calibration data")):
-        if data is not None and not (isinstance(data, str) and data == "random"):
-            arrays = [a[:PARITY_SAMPLES] for a in model_inputs(data, source.input_specs)]
-            return arrays, f"{what} ({len(arrays[0])} samples)"
-    arrays = random_inputs(source.input_specs, count=64, seed=0)
-    return arrays, f"seeded random ({len(arrays[0])} samples)"
 
 
 def _litert(path: Path, delegates: bool):
