@@ -257,3 +257,21 @@ def test_keras3_names_and_a_shared_layer_map_to_their_layers(tmp_path, digits_da
                                                            ("MEAN", "gap"), ("FULLY_CONNECTED", "out"), ("SOFTMAX", "out")]
     report = analyze(quantizer, keras_model, [x], None, [digits_data["x_train"][:50]], trials=False)
     assert report.mapping["matched"] == report.mapping["checked"] == 3  # the shared layer has no single output to check
+
+
+@pytest.mark.slow
+def test_cli_analyze_prints_the_layers_by_sensitivity_and_writes_nothing(outlier_file, digits_data_path, tmp_path, monkeypatch):
+    import json
+
+    from click.testing import CliRunner
+
+    from edgekit.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["quantize", str(outlier_file), "--mode", "int8", "--data", str(digits_data_path),
+                                      "--analyze", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{"):])
+    assert report["int8_drop"] > 50 and {s["layer"] for s in report["layers"][:2]} == {"conv1", "conv2"}
+    assert report["mapping"]["matched"] == report["mapping"]["checked"] == 7
+    assert list(tmp_path.iterdir()) == []  # an analysis writes no model
