@@ -19,6 +19,7 @@ from typing import Any
 
 from edgekit._json import from_json, json_schema, to_json
 from edgekit.convert.artifact import Artifact
+from edgekit.convert.sensitivity import MixedSearch, Sensitivity
 from edgekit.device_bench.conditions import Conditions
 from edgekit.devices.inventory import Device
 from edgekit.errors import EdgekitError
@@ -82,8 +83,8 @@ class Variant:
     notes: tuple[str, ...] = ()
     reused: bool = False  # finished in an earlier run with the same recipe and settings
     resolved_recipe: Recipe | None = None  # keep_float: auto made concrete by the search (the recipe file has it)
-    mixed_precision: dict[str, Any] | None = None  # the keep-float search (edgekit.convert.sensitivity.MixedSearch)
-    int8_sensitivity: dict[str, Any] | None = None  # per Keras layer (edgekit.convert.sensitivity.Sensitivity)
+    mixed_precision: MixedSearch | None = None  # the keep-float search (its per-layer report: int8_sensitivity)
+    int8_sensitivity: Sensitivity | None = None  # per Keras layer, for int8 variants
 
     def __post_init__(self):
         if self.status not in STATUSES:

@@ -76,7 +76,7 @@ class Sensitivity:
     int8_top1: float | None
     int8_snr_db: float  # model output, all-int8 vs float
     layers: tuple[LayerSensitivity, ...]  # most sensitive first
-    mapping: dict = field(default_factory=dict)  # numeric check of the op→layer map
+    mapping: dict[str, Any] = field(default_factory=dict)  # numeric check of the op→layer map
 
     @property
     def int8_drop(self) -> float | None:
@@ -345,7 +345,7 @@ class MixedSearch:
     int8_top1: float
     top1: float
     steps: tuple[SearchStep, ...]
-    sensitivity: Sensitivity
+    sensitivity: Sensitivity | None  # None where it is kept beside it (a Variant's int8_sensitivity)
     compute_ops: int = 0  # conv/FC ops of the model
     int8_compute_ops: int = 0  # ... of them int8 in the chosen model
     int8_bytes: int = 0  # file size of the plain int8 model
@@ -359,7 +359,7 @@ class MixedSearch:
     def to_dict(self) -> dict:
         out = asdict(self)
         out["drop"] = self.drop
-        out["sensitivity"] = self.sensitivity.to_dict()
+        out["sensitivity"] = None if self.sensitivity is None else self.sensitivity.to_dict()
         return out
 
     def summary(self) -> str:
@@ -369,7 +369,8 @@ class MixedSearch:
         state = "meets" if self.met else "does NOT meet"
         cost = (f"; {self.int8_compute_ops} of {self.compute_ops} conv/FC ops stay int8, file {self.bytes / 1024:.1f} KB vs "
                 f"{self.int8_bytes / 1024:.1f} KB all-int8; Edge TPU: {self.edgetpu}")
-        causes = {s.layer: s.cause for s in self.sensitivity.layers if s.layer in self.keep_float and s.cause}
+        layers = self.sensitivity.layers if self.sensitivity is not None else ()
+        causes = {s.layer: s.cause for s in layers if s.layer in self.keep_float and s.cause}
         why = "".join(f"\n  {layer}: {cause}" for layer, cause in causes.items())
         return (f"keep {len(self.keep_float)} layer(s) float: {', '.join(self.keep_float)} -> top-1 {100 * self.top1:.2f}% vs "
                 f"float {100 * self.float_top1:.2f}% (drop {self.drop:.2f} pt; plain int8 {100 * self.int8_top1:.2f}%), "

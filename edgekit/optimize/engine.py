@@ -217,27 +217,29 @@ def run_variant(prepared: Prepared, recipe: Recipe, paths: VariantPaths, setting
         measurement, measured_on = measure(artifact, prepared, settings)
         conditions = conditions or measured_on
         artifacts.append(replace(artifact, measurement=measurement))
-    report = mixed.sensitivity.to_dict() if mixed is not None else None
+    report = mixed.sensitivity if mixed is not None else None
     if sensitivity and recipe.quantize.mode == "int8" and not (recipe.quantize.aware or recipe.quantize.mixed) and calibration is not None:
         progress.step(index, recipe.name, "per-layer int8 sensitivity")
-        report = _int8_sensitivity(optimized.model, calibration, prepared.eval_x, prepared.eval_y)
+        report, note = _int8_sensitivity(optimized.model, calibration, prepared.eval_x, prepared.eval_y)
+        notes += [note] if note else []
     variant = Variant(planned.name, planned, "done", artifacts=tuple(artifacts), optimization=optimized.optimization,
                       keras_model=keras_path, recipe_file=str(paths.recipe), settings=settings, notes=tuple(notes),
                       resolved_recipe=recipe if mixed is not None else None,
-                      mixed_precision={k: v for k, v in mixed.to_dict().items() if k != "sensitivity"} if mixed is not None else None,
+                      mixed_precision=replace(mixed, sensitivity=None) if mixed is not None else None,
                       int8_sensitivity=report)
     return variant, conditions
 
 
-def _int8_sensitivity(model, calibration, eval_x, eval_y) -> dict:
-    """Per-layer int8 figures for a plain int8 variant (ranges and errors in the all-int8 model; no trial models)."""
+def _int8_sensitivity(model, calibration, eval_x, eval_y) -> tuple[Any, str | None]:
+    """Per-layer int8 figures for a plain int8 variant (ranges and errors in the all-int8 model; no trial models),
+    or why there are none."""
     from edgekit.convert.sensitivity import analyze_model
     from edgekit.errors import EdgekitError
 
     try:
-        return analyze_model(model, calibration, eval_x, eval_y, trials=False).to_dict()
+        return analyze_model(model, calibration, eval_x, eval_y, trials=False), None
     except EdgekitError as exc:
-        return {"error": str(exc)}
+        return None, f"per-layer int8 sensitivity not analysed: {exc}"
 
 
 def measure(artifact: Artifact, prepared: Prepared, settings: Settings) -> tuple[Measurement, Any]:

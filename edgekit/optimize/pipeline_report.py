@@ -233,27 +233,25 @@ def render(results: Results) -> str:
 def _sensitivity_html(variant: Variant) -> str:
     """One int8 variant's per-layer sensitivity; for int8-mixed, what its search kept float."""
     report, mixed = variant.int8_sensitivity, variant.mixed_precision
-    if "error" in report:
-        return f"<h2>{_esc(variant.name)}: int8 per layer</h2><p>not analysed: {_esc(report['error'])}</p>"
     head = ["layer", "type", "ops", "Δ top-1 if only int8 (pt)", "SNR if only int8 (dB)", "SNR all int8 (dB)",
             "output range", "widest channel / median", "why"]
     rows = "".join("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in (
-        s["layer"], s["type"], "+".join(s["ops"]), fmt(s["alone_int8_drop"], 3), fmt(s["alone_int8_snr_db"], 3),
-        fmt(s["int8_snr_db"], 3), f"[{s['range']['min']:.3g}, {s['range']['max']:.3g}]",
-        f"{s['range']['channel_span_ratio']:.0f}x", s["cause"])) + "</tr>" for s in report["layers"])
+        s.layer, s.type, "+".join(s.ops), fmt(s.alone_int8_drop, 3), fmt(s.alone_int8_snr_db, 3),
+        fmt(s.int8_snr_db, 3), f"[{s.range.min:.3g}, {s.range.max:.3g}]",
+        f"{s.range.channel_span_ratio:.0f}x", s.cause)) + "</tr>" for s in report.layers)
     title = "layers kept out of int8" if mixed else "int8 per Keras layer"
-    intro = mixed_summary(mixed) if mixed else (f"all int8: output SNR {report['int8_snr_db']:.1f} dB vs float; op→layer "
-                                                f"map: {report['mapping'].get('summary', '')}; lowest SNR first")
+    intro = mixed_summary(mixed) if mixed else (f"all int8: output SNR {report.int8_snr_db:.1f} dB vs float; op→layer "
+                                                f"map: {report.mapping.get('summary', '')}; lowest SNR first")
     return (f"<h2>{_esc(variant.name)}: {title}</h2><p>{_esc(intro)}</p>"
             "<table><thead><tr>" + "".join(f"<th>{_esc(h)}</th>" for h in head) + f"</tr></thead><tbody>{rows}</tbody></table>")
 
 
-def mixed_summary(mixed: dict) -> str:
-    """One line for a keep-float search (a variant's ``mixed_precision``)."""
-    kept = ", ".join(mixed["keep_float"]) or "none"
-    return (f"kept float: {kept} ({mixed['int8_compute_ops']} of {mixed['compute_ops']} conv/FC ops int8); top-1 "
-            f"{100 * mixed['top1']:.2f}% vs plain int8 {100 * mixed['int8_top1']:.2f}%, float {100 * mixed['float_top1']:.2f}%; "
-            f"Edge TPU: {mixed['edgetpu']}")
+def mixed_summary(mixed) -> str:
+    """One line for a keep-float search (a variant's :class:`~edgekit.convert.sensitivity.MixedSearch`)."""
+    kept = ", ".join(mixed.keep_float) or "none"
+    return (f"kept float: {kept} ({mixed.int8_compute_ops} of {mixed.compute_ops} conv/FC ops int8); top-1 "
+            f"{100 * mixed.top1:.2f}% vs plain int8 {100 * mixed.int8_top1:.2f}%, float {100 * mixed.float_top1:.2f}%; "
+            f"Edge TPU: {mixed.edgetpu}")
 
 
 def text_summary(results: Results) -> str:

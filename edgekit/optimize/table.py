@@ -54,19 +54,10 @@ def format_result(results: Results) -> str:
         lines.append(f"stayed float in QAT: {name}: {why}")
     if variant.mixed_precision is not None:
         lines += ["", "int8 sensitivity per Keras layer (most sensitive first; drop/gain in top-1 points):",
-                  _sensitivity(variant.int8_sensitivity).table()]
+                  variant.int8_sensitivity.table()]
     for note in (*results.notes, *optimization.notes, *variant.notes):
         lines.append(f"note: {note}")
     written = [p for p in (variant.keras_model, *(a.path for a in variant.artifacts), variant.recipe_file) if p]
     lines += ["", "wrote: " + ", ".join(written)]
     return "\n".join(lines)
 
-
-def _sensitivity(report: dict):
-    """The search's :class:`~edgekit.convert.sensitivity.Sensitivity` back from its record (derived figures dropped)."""
-    from dataclasses import fields
-
-    from edgekit._json import from_json
-    from edgekit.convert.sensitivity import Sensitivity
-
-    return from_json(Sensitivity, {f.name: report[f.name] for f in fields(Sensitivity) if f.init and f.name in report})
