@@ -29,7 +29,7 @@ The caller's model is never changed.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable
 
 import numpy as np
@@ -38,6 +38,7 @@ from edgekit._log import quiet_native
 from edgekit._tf import tf_keras
 from edgekit.errors import OptimizeError
 from edgekit.optimize.layers import _first_line, check_wrappable
+from edgekit.optimize.result import ChannelGroup, ChannelReport
 
 # ---- tables ------------------------------------------------------------------------------------------------
 # Layers without weights that keep channel identity: output channel i is a function of input channel i only.
@@ -108,50 +109,16 @@ CRITERIA: dict[str, Callable[[np.ndarray, np.ndarray | None], np.ndarray]] = {
 
 
 # ---- results -----------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class GroupReport:
-    """One pruning group: source layers whose output channels are pruned together (joined by Add/Multiply)."""
-
-    layers: tuple[str, ...]
-    channels: int
-    kept: int
-    note: str = ""  # why it was left whole or kept more than asked
-
-    def to_dict(self) -> dict:
-        return {"layers": list(self.layers), "channels": self.channels, "kept": self.kept, "note": self.note}
-
-
 @dataclass(frozen=True, eq=False)
-class ChannelPruning:
-    """The smaller model and what happened: groups, MACs and parameters before and after, layers left whole."""
+class ChannelPruning(ChannelReport):
+    """The smaller model, and the record of what happened (:class:`ChannelReport`, what results keep)."""
 
-    model: Any
-    groups: tuple[GroupReport, ...]
-    macs_before: int
-    macs_after: int
-    params_before: int
-    params_after: int
-    unhandled: dict[str, str]  # layer name -> why channel pruning cannot follow channels through it
+    model: Any = None
     kept: dict[str, np.ndarray] = field(repr=False, default_factory=dict)  # layer -> kept output channel indices
 
     @property
-    def mac_ratio(self) -> float:
-        return self.macs_before / self.macs_after if self.macs_after else float("inf")
-
-    def to_dict(self) -> dict:
-        return {
-            "macs_before": self.macs_before, "macs_after": self.macs_after,
-            "params_before": self.params_before, "params_after": self.params_after,
-            "groups": [g.to_dict() for g in self.groups], "unhandled": dict(self.unhandled),
-        }
-
-    def notes(self) -> tuple[str, ...]:
-        out = [f"channel pruning: MACs {self.macs_before:,} -> {self.macs_after:,} ({self.mac_ratio:.2f}x fewer), "
-               f"parameters {self.params_before:,} -> {self.params_after:,}"]
-        if self.unhandled:
-            out.append("channel pruning left these layers' channels whole: "
-                       + "; ".join(f"{name}: {why}" for name, why in self.unhandled.items()))
-        return tuple(out)
+    def report(self) -> ChannelReport:
+        return ChannelReport(*(getattr(self, f.name) for f in fields(ChannelReport)))
 
 
 # ---- the channel graph ---------------------------------------------------------------------------------------
@@ -714,7 +681,8 @@ def prune_channels(
     reports = []
     for (layers, comps), why, count, frozen_why in zip(plan.groups, eligible, counts, plan.group_frozen):
         note = why or (f"{int(plan.frozen[comps].sum())} channel(s) kept: {frozen_why}" if frozen_why else "")
-        reports.append(GroupReport(layers, len(comps), count, note))
+        reports.append(ChannelGroup(layers, len(comps), count, note))
     kept = {name: np.flatnonzero(keep[plan.roots[node.outputs[0]]]) for name, node in plan.nodes.items() if node.outputs}
-    return ChannelPruning(smaller, tuple(reports), before, _macs(plan, keep), int(model.count_params()),
-                          int(smaller.count_params()), dict(plan.unhandled), kept)
+    return ChannelPruning(groups=tuple(reports), macs_before=before, macs_after=_macs(plan, keep),
+                          params_before=int(model.count_params()), params_after=int(smaller.count_params()),
+                          unhandled=dict(plan.unhandled), model=smaller, kept=kept)

@@ -24,7 +24,7 @@ from edgekit._log import quiet_native
 from edgekit._versions import package_versions
 from edgekit.convert.artifact import Artifact
 from edgekit.data import random_inputs
-from edgekit.errors import AcceleratorError, BridgeError, DataError
+from edgekit.errors import AcceleratorError, BridgeError, DataError, EdgekitError
 from edgekit.measurement import Measurement
 from edgekit.optimize.data import TrainData
 from edgekit.optimize.progress import Progress
@@ -256,8 +256,15 @@ def measure(artifact: Artifact, prepared: Prepared, settings: Settings) -> tuple
     metrics = evaluate_outputs(outputs, prepared.eval_y, prepared.reference)
     layer_names = [layer.name for layer in prepared.model.layers]
     weights = tuple(TARGETS[artifact.format].shipped_weights(path, layer_names))
-    if not settings.bench_seconds:
-        return Measurement(metrics, weights), None
+    if not settings.bench_seconds:  # no timed runs: the graph's own figures (MACs and parameters before/after)
+        from edgekit.device_bench import model_stats
+
+        try:
+            stats = model_stats(path)
+        except EdgekitError:
+            return Measurement(metrics, weights), None
+        return Measurement(metrics, weights, params=stats.params, macs=stats.macs,
+                           bytes_by_dtype=dict(stats.bytes_by_dtype)), None
     from edgekit.device_bench import bench
 
     if settings.device is not None:

@@ -31,6 +31,41 @@ class LayerReport:
 
 
 @dataclass(frozen=True)
+class ChannelGroup:
+    """One channel-pruning group: source layers whose output channels are pruned together (joined by Add/Multiply)."""
+
+    layers: tuple[str, ...]
+    channels: int
+    kept: int
+    note: str = ""  # why it was left whole or kept more than asked
+
+
+@dataclass(frozen=True)
+class ChannelReport:
+    """What channel pruning did: MACs (edgekit's Keras count, equal to the .tflite counter) and parameters before and
+    after, the channels each group kept, and the layers whose channels it could not follow (kept whole, and why)."""
+
+    groups: tuple[ChannelGroup, ...]
+    macs_before: int
+    macs_after: int
+    params_before: int
+    params_after: int
+    unhandled: dict[str, str]  # layer name -> why channel pruning cannot follow channels through it
+
+    @property
+    def mac_ratio(self) -> float:
+        return self.macs_before / self.macs_after if self.macs_after else float("inf")
+
+    def notes(self) -> tuple[str, ...]:
+        out = [f"channel pruning: MACs {self.macs_before:,} -> {self.macs_after:,} ({self.mac_ratio:.2f}x fewer), "
+               f"parameters {self.params_before:,} -> {self.params_after:,}"]
+        if self.unhandled:
+            out.append("channel pruning left these layers' channels whole: "
+                       + "; ".join(f"{name}: {why}" for name, why in self.unhandled.items()))
+        return tuple(out)
+
+
+@dataclass(frozen=True)
 class Optimization:
     """What the techniques did to the Keras model: the record a variant keeps (the model itself is not kept)."""
 
@@ -39,7 +74,7 @@ class Optimization:
     float_layers: dict[str, str] = field(default_factory=dict)  # QAT: layer name -> why it stayed float
     training: tuple[TrainSettings, ...] = ()
     notes: tuple[str, ...] = ()
-    channels: dict[str, Any] | None = None  # channel pruning: MACs and parameters before/after, groups, layers left whole
+    channels: ChannelReport | None = None  # channel pruning: MACs and parameters before/after, groups, layers left whole
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,7 +106,7 @@ class OptimizedModel:
     @property
     def optimization(self) -> Optimization:
         return Optimization(self.steps, self.layers, dict(self.float_layers), self.training, self.notes,
-                            self.channels.to_dict() if self.channels is not None else None)
+                            self.channels.report if self.channels is not None else None)
 
 
 def main_weight(layer) -> Any | None:

@@ -27,10 +27,12 @@ def format_result(results: Results) -> str:
             quality = [fmt(m.max_abs_error), fmt(m.mean_abs_error), fmt(m.cosine, 6), fmt(m.snr_db), _pct(m.agreement)]
         rows.append([name, a.format, a.quantize, *quality, human_bytes(a.file_bytes), human_bytes(a.gzip_bytes),
                      f"{original.gzip_bytes / a.gzip_bytes:.1f}x" if a.gzip_bytes else "-", a.params,
+                     "-" if a.measurement.macs is None else f"{a.measurement.macs:,}",
                      "-" if summary is None else summary["nonzero"], "-" if summary is None else _pct(summary["sparsity"])])
     quality_headers = (["top1 %", "Δ pts", "top5 %", "F1 %", "agree %"] if classification
                        else ["max err", "mean err", "cosine", "SNR dB", "agree %"])
-    headers = ["variant", "format", "quantize", *quality_headers, "file", "gzip", "smaller", "params", "nonzero w", "sparsity %"]
+    headers = ["variant", "format", "quantize", *quality_headers, "file", "gzip", "smaller", "params", "MACs", "nonzero w",
+               "sparsity %"]
     optimization = variant.optimization
     lines = [f"recipe {variant.name}: {' -> '.join(optimization.steps) or 'post-training only'}; "
              f"measured on {results.evaluated_on}", "", render(headers, rows)]
