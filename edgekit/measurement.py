@@ -11,9 +11,9 @@ reading results back follow from the type. Numpy-free and TensorFlow-free.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from edgekit.device_bench.energy import EnergyEstimate
+from edgekit.devices.inventory import DeviceRun
 from edgekit.optimize.metrics import Metrics, WeightStats
 
 
@@ -48,7 +48,7 @@ class LatencyRun:
     cores: int | None
     cpu_share: float | None  # process CPU time / (timed wall time x threads): below ~0.8, others took the CPU
     busy: str | None  # one line for the reader when the machine was busy
-    device: dict[str, Any] | None = None  # the device the rounds ran on (edgekit.devices), when not this machine
+    device: DeviceRun | None = None  # the device the rounds ran on (edgekit.devices), when not this machine
 
 
 @dataclass(frozen=True)
@@ -66,4 +66,4 @@ class Measurement:
     energy: tuple[EnergyEstimate, ...] = ()
     accelerator: str | None = None  # what ran the timed runs
     latency_note: str | None = None  # e.g. measured on this CPU, not the requested accelerator
-    device: dict[str, Any] | None = None  # the device that measured it (edgekit.devices), when not this machine
+    device: DeviceRun | None = None  # the device that measured it (edgekit.devices), when not this machine

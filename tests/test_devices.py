@@ -221,6 +221,7 @@ def test_a_device_that_drops_mid_run_keeps_the_others_and_a_rerun_resumes(lab, r
 
 
 @pytest.mark.slow
+@pytest.mark.tensorflow  # converts the variants here; the device runs them without TensorFlow
 def test_optimize_ranks_by_the_devices_numbers(lab, digits_model_path, tmp_path):
     recipes = tmp_path / "recipes.yaml"
     recipes.write_text("variants:\n  - name: fp32\n  - name: dynamic\n    quantize: {mode: dynamic}\n")
@@ -232,14 +233,15 @@ def test_optimize_ranks_by_the_devices_numbers(lab, digits_model_path, tmp_path)
 
     results = results_json.loads(done.stdout)
     assert results.settings.device.name == "loopback"
-    assert results.latency.device["name"] == "loopback"  # the interleaved timing that ranks ran there too
-    assert results.latency.device["python"] == lab["python"]
+    assert results.latency.device.name == "loopback"  # the interleaved timing that ranks ran there too
+    assert results.latency.device.python == lab["python"]
     assert results.conditions.python_prefix == str(lab["venv"])
     artifacts = {f"{v.name}/{a.format}": a for v, a in results.measured()}
     assert set(artifacts) == {"fp32/tflite", "dynamic/tflite"}
     for c in candidates(results):
         m = artifacts[c.name].measurement
-        assert m.device["name"] == "loopback" and c.latency_ms == m.latency_ms.p50
+        assert m.device.name == "loopback" and c.latency_ms == m.latency_ms.p50
+        assert m.device.remote_model == f"{lab['root'] / 'work' / 'models' / m.device.model_sha256}.tflite"
         assert m.latency_note.startswith("latency, memory and energy measured on device loopback")
     assert results.ranking.recommended in artifacts
     report = (tmp_path / "out" / "report.html").read_text()

@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
-from edgekit.devices.inventory import Device
+from edgekit.devices.inventory import Device, DeviceRun
 from edgekit.errors import DeviceError, EdgekitError
 
 __all__ = ["BenchSettings", "DeviceFailure", "FleetResult", "bench_on_devices", "explain_failure", "interleave_on_device"]
@@ -173,7 +173,7 @@ def bench_on_devices(
 
 
 async def _remote_edgekit(device: Device, models: list[_Model], args: Sequence[str], accept_new_host_key: bool,
-                          timeout: float | None = None) -> tuple[Any, list[str], dict[str, Any]]:
+                          timeout: float | None = None) -> tuple[Any, list[str], DeviceRun]:
     """Push ``models`` and run ``edgekit ARGS[0] REMOTE_MODELS... ARGS[1:] --json`` on the device; return its JSON,
     the remote model paths and how the transfer and run went."""
     from edgekit.devices.ssh import connect, edgekit_command, push, run
@@ -189,8 +189,8 @@ async def _remote_edgekit(device: Device, models: list[_Model], args: Sequence[s
         data = json.loads(done.stdout)
     except json.JSONDecodeError as exc:
         raise DeviceError(device.name, f"edgekit {args[0]} on the device printed no JSON ({exc})") from None
-    return data, remote, {**device.describe(), "pushed_bytes": sent, "push_s": round(push_s, 4),
-                          "run_s": round(done.seconds, 4)}
+    return data, remote, DeviceRun(**device.describe(), pushed_bytes=sent, push_s=round(push_s, 4),
+                                   run_s=round(done.seconds, 4))
 
 
 async def _bench_device(device: Device, models: list[_Model], settings: BenchSettings,
@@ -212,7 +212,7 @@ async def _bench_device(device: Device, models: list[_Model], settings: BenchSet
         m = by_remote[r["model"]]
         stats = dict(r.get("stats") or {}, path=str(m.path))
         out.append(dict(r, model=str(m.path), stats=stats,
-                        device={**how, "model_sha256": m.sha256, "remote_model": r["model"]}))
+                        device=asdict(replace(how, model_sha256=m.sha256, remote_model=r["model"]))))
     return out
 
 
@@ -233,7 +233,7 @@ def interleave_on_device(models: Sequence[str | Path], device: Device, threads: 
     for r, name in names.items():
         method = method.replace(r, name)
     return dict(data, baseline=names[data["baseline"]], spreads=[dict(s, name=names[s["name"]]) for s in spreads],
-                method=method, device=how)
+                method=method, device=asdict(how))
 
 
 def explain_failure(device: Device, status: int | None, stderr: str) -> str:

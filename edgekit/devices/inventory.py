@@ -32,7 +32,7 @@ from typing import Any, Sequence
 
 from edgekit.errors import EdgekitError
 
-__all__ = ["Device", "inventory_path", "load_inventory", "resolve_devices"]
+__all__ = ["Device", "DeviceRun", "inventory_path", "load_inventory", "resolve_devices"]
 
 DEFAULT_WORKDIR = "edgekit-device"
 DEFAULT_TIMEOUT_S = 600.0
@@ -92,10 +92,29 @@ class Device:
         return path
 
     def describe(self) -> dict[str, Any]:
-        """What a result says about the device it came from."""
+        """What a result says about the device it came from (the fields of :class:`DeviceRun` it knows)."""
         return {"name": self.name, "host": self.host, "port": self.port, "user": self.user,
                 "python": self.remote_python, "accelerator": self.accelerator, "device_profile": self.device_profile,
                 "energy_command": self.energy_command}
+
+
+@dataclasses.dataclass(frozen=True)
+class DeviceRun:
+    """The ``device`` block of a result measured over SSH: which device, and what the round trip cost."""
+
+    name: str
+    host: str
+    port: int
+    user: str
+    python: str  # the interpreter that ran edgekit there
+    accelerator: str | None = None
+    device_profile: str | None = None
+    energy_command: str | None = None
+    pushed_bytes: int = 0  # 0: every model was already on the device (content-addressed)
+    push_s: float | None = None
+    run_s: float | None = None  # the remote edgekit command, wall time seen from here
+    model_sha256: str | None = None  # bench results: the model measured, and where it lay on the device
+    remote_model: str | None = None
 
 
 def _check_remote_path(where: str, key: str, value: Any) -> None:

@@ -295,6 +295,7 @@ def _measured_on_device(artifact: Artifact, metrics, weights, settings: Settings
     from edgekit.device_bench.conditions import Conditions
     from edgekit.device_bench.energy import EnergyEstimate
     from edgekit.devices import BenchSettings, bench_on_devices
+    from edgekit.devices.inventory import DeviceRun
     from edgekit.errors import EdgekitError
 
     device = settings.device
@@ -309,7 +310,7 @@ def _measured_on_device(artifact: Artifact, metrics, weights, settings: Settings
         metrics, weights, params=stats.get("params"), macs=stats.get("macs"), bytes_by_dtype=dict(stats.get("bytes_by_dtype") or {}),
         load_ms=data.get("load_ms"), peak_rss_bytes=(data.get("memory") or {}).get("peak_rss_bytes"),
         energy=from_json(tuple[EnergyEstimate, ...], data.get("energy") or [], "device energy"),
-        accelerator=data.get("accelerator"), device=data.get("device"),
+        accelerator=data.get("accelerator"), device=from_json(DeviceRun, data["device"], "device"),
         latency_note=f"latency, memory and energy measured on device {device.name} ({device.address})",
     ), from_json(Conditions, data["conditions"], "device conditions") if data.get("conditions") else None
 

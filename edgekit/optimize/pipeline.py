@@ -197,6 +197,11 @@ def _interleave(variants: list[Variant], out: Path, settings: Settings, progress
 
     run = {k: info.get(k) for k in ("method", "rounds", "round_time_s", "threads", "min_effect", "load_average_before",
                                     "load_average_after", "cores", "cpu_share", "busy", "device")}
+    if run["device"] is not None:
+        from edgekit._json import from_json
+        from edgekit.devices.inventory import DeviceRun
+
+        run["device"] = from_json(DeviceRun, run["device"], "device")
     return [timed(v) for v in variants], LatencyRun(baseline_artifact=baseline, **run)
 
 
