@@ -141,3 +141,11 @@ def test_h5_declaring_a_gigabyte_is_refused_before_reading(tmp_path):
     assert run.code == 1 and len(run.lines) == 1, run.stderr
     assert "dataset 'model_weights/d/kernel' expands 1024000000-fold (0 B stored, 1.0 GB declared)" in run.lines[0]
     assert snapshot(tmp_path) == before and run.peak_rss_mb < MEMORY_CAP_MB
+
+
+def test_compiled_savedmodel_metrics_and_optimizer_are_not_layers(tmp_path, digits_keras):
+    """A compiled tf-keras SavedModel's metadata lists its metrics and optimizer; they are not custom layers."""
+    from edgekit.keras.loading import load_keras_model
+
+    digits_keras.save(tmp_path / "saved", save_format="tf")
+    assert load_keras_model(tmp_path / "saved").count_params() == digits_keras.count_params()

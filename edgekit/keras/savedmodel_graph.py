@@ -59,7 +59,7 @@ class _Graph:
         self.top: list[tuple[str, str, set[str]]] = []  # (node name, op, functions it calls)
         self.functions: dict[str, list[tuple[str, set[str]]]] = {}  # name -> [(op, functions called)]
         self.saver_nodes: set[str] = set()
-        self.metadata: list[str] = []
+        self.metadata: list[tuple[str, str]] = []  # (identifier, JSON) of Keras user objects
         self.declared: list[tuple[int, str]] = []  # (bytes, what): constants and variables, as their shapes say
 
     def saved_model(self) -> None:
@@ -81,10 +81,11 @@ class _Graph:
                 for on, ow, ov in fields(self.buf, *v):
                     if on == 1 and ow == 2:
                         for un, uw, uv in fields(self.buf, *ov):
-                            if un == 4 and uw == 2:
-                                for mn, mw, mv in fields(self.buf, *uv):
-                                    if mn == 3 and mw == 2:
-                                        self.metadata.append(text(self.buf, mv, "Keras metadata"))
+                            if un == 4 and uw == 2:  # SavedUserObject: identifier (1), metadata (3)
+                                strings = {mn: text(self.buf, mv, "Keras metadata") for mn, mw, mv
+                                           in fields(self.buf, *uv) if mn in (1, 3) and mw == 2}
+                                if 3 in strings:
+                                    self.metadata.append((strings.get(1, ""), strings[3]))
                             elif un == 7 and uw == 2:  # SavedVariable: dtype (1), shape (2), name (6)
                                 self.declared.append(self.sized(uv, 1, 2, 6, "variable"))
 
@@ -178,23 +179,31 @@ class _Graph:
         return seen
 
 
-def _keras_metadata(path: Path, buf_metadata: list[str]) -> list[dict]:
-    texts = list(buf_metadata)
+_NOT_LAYERS = ("_tf_keras_metric",)  # compile-time objects: what loading builds from them is not the model
+
+
+def _keras_metadata(path: Path, buf_metadata: list[tuple[str, str]]) -> list[dict]:
+    """The Keras layer objects (class_name, config, ...) of a SavedModel, from keras_metadata.pb or from the user
+    objects inside saved_model.pb (Keras 2.4 and older); metrics and training settings left out."""
+    items = list(buf_metadata)
     meta = path / "keras_metadata.pb"
     if meta.is_file():
         raw = meta.read_bytes()
-        for n, w, v in fields(raw, 0, len(raw)):  # SavedMetadata.nodes: any string field holding JSON
+        for n, w, v in fields(raw, 0, len(raw)):  # SavedMetadata.nodes: the identifier and the JSON metadata
             if n == 1 and w == 2:
-                for sn, sw, sv in fields(raw, *v):
-                    if sw == 2 and raw[sv[0]:sv[0] + 1] == b"{":
-                        texts.append(text(raw, sv, "Keras metadata"))
+                strings = [text(raw, sv, "Keras metadata") for sn, sw, sv in fields(raw, *v) if sw == 2]
+                identifier = next((t for t in strings if t.startswith("_tf_keras")), "")
+                items += [(identifier, t) for t in strings if t.startswith("{")]
     objects = []
-    for item in texts:
+    for identifier, item in items:
+        if identifier in _NOT_LAYERS:
+            continue
         try:
             value = json.loads(item)
         except ValueError:
             continue
         if isinstance(value, dict):
+            value.pop("training_config", None)  # optimizer, loss and metrics: looked up, not part of the model
             objects.append(value)
     return objects
 
