@@ -92,7 +92,7 @@ def test_keras_zip_bomb_is_refused_before_reading(tmp_path):
     assert re.search(r"member 'model.weights.h5' expands \d{4}-fold \(1.1 MB to 1.1 GB\), past the 100-fold", run.lines[0])
     assert snapshot(tmp_path) == before and run.peak_rss_mb < MEMORY_CAP_MB
     big = keras_zip_bomb(tmp_path / "big.keras", expand_mb=3000)
-    with pytest.raises(ModelLoadError, match="its 3 member\(s\) expand to 3.1 GB, past the 2.0 GB limit"):
+    with pytest.raises(ModelLoadError, match=r"its 3 member\(s\) expand to 3.1 GB, past the 2.0 GB limit"):
         from edgekit import limits
 
         with limits.using(limits.Limits(max_ratio=10_000)):
