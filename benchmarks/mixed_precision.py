@@ -5,7 +5,8 @@ Run: .venv/bin/python benchmarks/mixed_precision.py [--skip-mobilenet]
 
 Models: the digits sample, and its "outlier twin": channel 5 of bn1 (fused into conv1's op) scaled up 1000x and
 conv2's weights for that channel scaled down 1000x, so the float function is unchanged and plain int8 collapses.
-MobileNetV2 (alpha 0.35, 96x96, weights=None: no downloads here) checks the op->layer map on BatchNorm folding,
+A deeper twin (5 conv/FC ops, trained 6 epochs here) shows what share stays int8 when the network has more than the
+two layers around the outlier tensor. MobileNetV2 (alpha 0.35, 96x96, weights=None: no downloads here) checks the op->layer map on BatchNorm folding,
 depthwise convs, ReLU6 and residual adds; its accuracy is meaningless (random weights), so only fidelity is shown.
 """
 
@@ -32,6 +33,26 @@ def outlier_twin(model, keras, channel=5, scale=1000.0):
     kernel[:, :, channel, :] /= scale
     twin.get_layer("conv2").set_weights([kernel, bias])
     return twin
+
+
+def deep_twin(keras, x, y, channel=3, scale=1000.0):
+    """The same defect in a 5-conv/FC CNN (conv1..conv3, fc1, fc2) trained for 6 epochs: what share stays int8."""
+    keras.utils.set_random_seed(0)
+    L = keras.layers
+    model = keras.Sequential([
+        keras.Input((8, 8, 1)), L.Conv2D(16, 3, padding="same", activation="relu", name="conv1"),
+        L.Conv2D(16, 3, activation="relu", name="conv2"), L.Conv2D(32, 3, activation="relu", name="conv3"),
+        L.Flatten(name="flatten"), L.Dense(32, activation="relu", name="fc1"), L.Dense(10, activation="softmax", name="fc2")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=6, batch_size=32, verbose=0)
+    k, b = model.get_layer("conv1").get_weights()
+    k[..., channel] *= scale
+    b[channel] *= scale
+    model.get_layer("conv1").set_weights([k, b])
+    k, b = model.get_layer("conv2").get_weights()
+    k[:, :, channel, :] /= scale
+    model.get_layer("conv2").set_weights([k, b])
+    return model
 
 
 def top1(path, x, y):
@@ -132,7 +153,7 @@ def interleaved_latency(paths: dict, x: np.ndarray, rounds: int = 21, calls: int
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def searches(models, calibration, x, y, work: Path) -> None:
+def searches(models, calibration, x, y, work: Path, show=("outlier twin",)) -> None:
     from edgekit.convert.mixed_precision import quantizer_for
     from edgekit.convert.sensitivity import search
 
@@ -147,12 +168,13 @@ def searches(models, calibration, x, y, work: Path) -> None:
         quantizer, keras_model = quantizer_for(model, work, calibration)
         found = search(quantizer, keras_model, [x], y, 1.0, [calibration])
         seconds = time.perf_counter() - start
-        paths = {"fp32": quantizer.float_path, "int8": work / f"{name}_plain.tflite", "mixed": work / f"{name}_mixed.tflite"}
+        stem = "".join(c if c.isalnum() else "_" for c in name)
+        paths = {"fp32": quantizer.float_path, "int8": work / f"{stem}_plain.tflite", "mixed": work / f"{stem}_mixed.tflite"}
         paths["int8"].write_bytes(quantizer.quantize())
         paths["mixed"].write_bytes(quantizer.quantize(keep_float=found.keep_float))
         wide = "-"
         if found.keep_float:
-            paths["int16"] = work / f"{name}_int16.tflite"
+            paths["int16"] = work / f"{stem}_int16.tflite"
             paths["int16"].write_bytes(quantizer.quantize(int16x8=found.keep_float))
         loads.append(os.getloadavg()[0])
         lat = interleaved_latency(paths, x)
@@ -165,6 +187,8 @@ def searches(models, calibration, x, y, work: Path) -> None:
     print(f"\nLoad average (1 min) during the latency runs: {', '.join(f'{l:.1f}' for l in loads)} on 2 cores "
           "(other sessions were running: latency figures are noisy).\n")
     for name, found in details.items():
+        if name not in show:
+            continue
         print(f"**{name}**: {found.summary()}\n")
         print("```\n" + found.sensitivity.table() + "\n```\n")
 
@@ -214,12 +238,12 @@ def main() -> None:
 
     sample = load_keras_model(ROOT / "samples/digits/model.h5")
     with np.load(ROOT / "samples/digits/data.npz") as d:
-        calibration, x, y = d["x_train"][::7][:200], d["x_val"], d["y_val"]
+        calibration, x, y, x_train, y_train = d["x_train"][::7][:200], d["x_val"], d["y_val"], d["x_train"], d["y_train"]
     models = {"digits sample": sample, "outlier twin": outlier_twin(sample, tf_keras())}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         mechanisms(models, calibration, x, y, work)
-        searches(models, calibration, x, y, work)
+        searches({**models, "deeper outlier twin (5 conv/FC)": deep_twin(tf_keras(), x_train, y_train)}, calibration, x, y, work)
         if not args.skip_mobilenet:
             mobilenet(work)
 

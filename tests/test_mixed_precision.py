@@ -280,3 +280,42 @@ def test_cli_analyze_prints_the_layers_by_sensitivity_and_writes_nothing(outlier
     assert report["int8_drop"] > 50 and {s["layer"] for s in report["layers"][:2]} == {"conv1", "conv2"}
     assert report["mapping"]["matched"] == report["mapping"]["checked"] == 7
     assert list(tmp_path.iterdir()) == []  # an analysis writes no model
+
+
+def deep_outlier_twin(x, y, scale=1000.0, channel=3):
+    """A 5-conv/FC digits CNN trained for a few epochs, and its twin with conv1's channel scaled up and conv2's
+    matching input weights scaled down (ReLU commutes with a positive scale: the float function is unchanged)."""
+    from edgekit._tf import tf_keras
+
+    keras = tf_keras()
+    keras.utils.set_random_seed(0)
+    layers = keras.layers
+    model = keras.Sequential([
+        keras.Input((8, 8, 1)), layers.Conv2D(16, 3, padding="same", activation="relu", name="conv1"),
+        layers.Conv2D(16, 3, activation="relu", name="conv2"), layers.Conv2D(32, 3, activation="relu", name="conv3"),
+        layers.Flatten(name="flatten"), layers.Dense(32, activation="relu", name="fc1"),
+        layers.Dense(10, activation="softmax", name="fc2")], name="deep_cnn")
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=6, batch_size=32, verbose=0)
+    kernel, bias = model.get_layer("conv1").get_weights()
+    kernel[..., channel] *= scale
+    bias[channel] *= scale
+    model.get_layer("conv1").set_weights([kernel, bias])
+    kernel, bias = model.get_layer("conv2").get_weights()
+    kernel[:, :, channel, :] /= scale
+    model.get_layer("conv2").set_weights([kernel, bias])
+    return model
+
+
+@pytest.mark.slow
+def test_on_a_deeper_cnn_most_conv_fc_ops_stay_int8(digits_data, tmp_path):
+    from edgekit.convert.mixed_precision import quantizer_for
+    from edgekit.convert.sensitivity import search
+
+    model = deep_outlier_twin(digits_data["x_train"], digits_data["y_train"])
+    quantizer, keras_model = quantizer_for(model, tmp_path, digits_data["x_train"][:100])
+    result = search(quantizer, keras_model, [digits_data["x_val"]], digits_data["y_val"], 1.0, quantizer.samples)
+    assert result.int8_top1 < 0.5 and result.met and result.drop <= 1.0
+    assert sorted(result.keep_float) == ["conv1", "conv2"]
+    assert (result.int8_compute_ops, result.compute_ops) == (3, 5)  # conv3, fc1, fc2 stay int8
+    assert "conv1: output channel 3 spans" in result.summary()
