@@ -441,11 +441,21 @@ def _bench_tflm(models, accelerator, runs, mcu_profiles, output, as_json, as_csv
 @click.option("--val-split", type=float, help="Held-out fraction when DATA has only x/y.")
 @click.option("--recipe", "recipe_file", metavar="NAME|FILE", help="A preset name (see --list-recipes) or a recipe YAML (one recipe or 'variants: [...]'); default: the preset for the target.")
 @click.option("--list-recipes", is_flag=True, help="List the preset recipe sets and their variants, and exit.")
+@click.option("--dry-run", is_flag=True, help="Print the variants that would run (sweeps expanded) as a recipe file, and exit.")
+@click.option("--executor", default="local", show_default=True, metavar="local|ray[:ADDRESS]",
+              help="Where the variants run: here, or as Ray tasks on a local Ray (ray) or a cluster (ray:ADDRESS; "
+                   "pip install 'edgekit[cluster]'). Latency is always measured on this machine.")
 @click.option("--target", type=click.Choice(list(ACCELERATORS)), default="cpu", show_default=True, help="The accelerator latency is measured on.")
 @click.option("--device-profile", help="Device whose active power turns latency into energy (see edgekit bench --list-profiles).")
 @click.option("--max-accuracy-drop", type=float, default=1.0, show_default=True, help="Top-1 points below the original a variant may lose (without labels: points of top-1 agreement with the original).")
 @click.option("--max-file-size", help="Largest artifact file (flash/disk), e.g. 2MB (1 KB = 1000 B; KiB = 1024 B).")
-@click.option("--max-download", help="Largest gzipped artifact (what an app download or OTA update carries), e.g. 100KB.")
+@click.option("--max-download", help="Largest download: the gzipped artifact (what an app download or OTA update carries), "
+                                     "or its delta from --baseline, e.g. 100KB.")
+@click.option("--baseline", type=click.Path(), help="The artifact your devices run now: each variant's download is also "
+                                                   "measured as a binary delta from it (bsdiff4, zstd).")
+@click.option("--max-robustness-drop", type=float, help="Points of accuracy under perturbations and transferred attacks a "
+                                                        "variant may lose against the original.")
+@click.option("--no-robustness", is_flag=True, help="Skip the robustness measurements (perturbations, FGSM/PGD), for speed.")
 @click.option("--max-size", hidden=True, help="Removed: ambiguous; use --max-file-size or --max-download.")
 @click.option("--max-latency", help="Slowest median latency on this machine, with its unit: 20ms, 0.5s, 800us.")
 @click.option("--max-ram", help="--target mcu: largest TFLite Micro tensor arena, e.g. 128KB.")
@@ -457,9 +467,9 @@ def _bench_tflm(models, accelerator, runs, mcu_profiles, output, as_json, as_csv
 @click.option("--trust-code", is_flag=True, help="Allow --data module:function (runs your code).")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json to stdout; no progress output.")
 @_device_options
-def optimize(model, data, val_split, recipe_file, list_recipes, target, device_profile, max_accuracy_drop,
-             max_file_size, max_download, max_size, max_latency, max_ram, max_flash, threads, outdir, force, trust_model,
-             trust_code, as_json, device, devices_file, accept_new_host_key):
+def optimize(model, data, val_split, recipe_file, list_recipes, dry_run, executor, target, device_profile, max_accuracy_drop,
+             max_file_size, max_download, baseline, max_robustness_drop, no_robustness, max_size, max_latency, max_ram,
+             max_flash, threads, outdir, force, trust_model, trust_code, as_json, device, devices_file, accept_new_host_key):
     """Try optimization variants of MODEL, measure each shipped artifact, rank them and recommend one.
 
     Writes OUTDIR/results.json, OUTDIR/report.html, OUTDIR/best.* and every artifact under OUTDIR/variants/.
@@ -473,15 +483,25 @@ def optimize(model, data, val_split, recipe_file, list_recipes, target, device_p
     edgekit optimize kws.h5 --data kws.npz --target mcu --max-ram 128KB --max-flash 512KB
     edgekit optimize model.h5 --data data.npz --device pi4    # rank by the device's own latency
     edgekit optimize --list-recipes
+    edgekit optimize --recipe sweep.yaml --dry-run
+    edgekit optimize model.h5 --data data.npz --recipe sweep.yaml --executor ray
     """
     from pathlib import Path
 
-    from edgekit.recipe import load_recipes, preset, preset_names
+    from edgekit.recipe import preset, preset_names
 
     if list_recipes:
         from edgekit._table import render
 
         click.echo(render(["preset", "variants"], [[n, ", ".join(r.name for r in preset(n))] for n in preset_names()]))
+        return
+    if dry_run:
+        from edgekit.recipe import dump_recipes
+        from edgekit.targets import accelerator
+
+        chosen = _optimize_recipes(recipe_file) or preset(accelerator(target).preset)
+        click.echo(dump_recipes(chosen), nl=False)
+        click.echo(f"{len(chosen)} variant(s): {', '.join(r.name for r in chosen)}; nothing was run (--dry-run)", err=True)
         return
     if not model:
         raise click.UsageError("give a model: edgekit optimize model.h5 (or --list-recipes)")
@@ -507,13 +527,12 @@ def optimize(model, data, val_split, recipe_file, list_recipes, target, device_p
         on_device = found[0]
     settings = Settings(
         target=target, device_profile=device_profile, threads=threads, force=force, device=on_device,
-        accept_new_host_key=accept_new_host_key,
+        accept_new_host_key=accept_new_host_key, robustness=not no_robustness, baseline=baseline, executor=executor,
         constraints=Constraints(max_accuracy_drop, parse_size(max_file_size), parse_size(max_download),
-                                parse_latency(max_latency), parse_size(max_ram), parse_size(max_flash)),
+                                parse_latency(max_latency), parse_size(max_ram), parse_size(max_flash),
+                                max_robustness_drop),
     )
-    recipes = None
-    if recipe_file:
-        recipes = preset(recipe_file) if recipe_file in preset_names() else load_recipes(recipe_file)
+    recipes = _optimize_recipes(recipe_file)
     results = run_optimize(
         model, outdir, data=data, recipes=recipes, settings=settings, trust_model=trust_model, trust_code=trust_code,
         val_split=val_split, progress=Progress(not as_json),
@@ -526,6 +545,15 @@ def optimize(model, data, val_split, recipe_file, list_recipes, target, device_p
     code = OPTIMIZE_EXIT_CODES.get(results.ranking.outcome if results.ranking else None, 0)
     if code:
         sys.exit(code)
+
+
+def _optimize_recipes(recipe_file):
+    """The recipes ``--recipe`` names: a preset, or a recipe file (sweeps expanded); None for the target's default."""
+    from edgekit.recipe import load_recipes, preset, preset_names
+
+    if not recipe_file:
+        return None
+    return preset(recipe_file) if recipe_file in preset_names() else load_recipes(recipe_file)
 
 
 # `edgekit optimize` exit status when it ran but recommends nothing (README "Exit status").

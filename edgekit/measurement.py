@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from edgekit.device_bench.download import DownloadBytes
 from edgekit.device_bench.energy import EnergyEstimate
 from edgekit.devices.inventory import DeviceRun
 from edgekit.optimize.metrics import Metrics, WeightStats
@@ -52,6 +53,26 @@ class LatencyRun:
 
 
 @dataclass(frozen=True)
+class Robustness:
+    """Accuracy under one perturbation at one severity (:mod:`edgekit.optimize.robustness`)."""
+
+    name: str  # gaussian_noise, brightness, contrast, fgsm, pgd
+    severity: float  # a fraction of the data's range (contrast: the factor kept)
+    accuracy: float
+    agreement: float  # with the original model's predictions on the same perturbed inputs
+
+
+@dataclass(frozen=True)
+class ClassDamage:
+    """A class whose F1 fell from the original to this artifact."""
+
+    label: int
+    f1_before: float
+    f1_after: float
+    f1_drop: float
+
+
+@dataclass(frozen=True)
 class Measurement:
     """Figures of one artifact on this machine: quality on the evaluation set, weights, size and speed."""
 
@@ -67,3 +88,7 @@ class Measurement:
     accelerator: str | None = None  # what ran the timed runs
     latency_note: str | None = None  # e.g. measured on this CPU, not the requested accelerator
     device: DeviceRun | None = None  # the device that measured it (edgekit.devices), when not this machine
+    robustness: tuple[Robustness, ...] = ()  # accuracy under seeded perturbations and transferred attacks
+    robustness_drop: float | None = None  # mean accuracy lost against the original under the same perturbations
+    damaged_classes: tuple[ClassDamage, ...] = ()  # the classes whose F1 fell most against the original
+    download: DownloadBytes | None = None  # gzip / zstd, and deltas from --baseline

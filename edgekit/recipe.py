@@ -338,16 +338,22 @@ def load_recipes(path: str | os.PathLike) -> tuple[Recipe, ...]:
 
 
 def recipes_from_data(data: Any, source: str = "recipe") -> tuple[Recipe, ...]:
-    if isinstance(data, Mapping) and "variants" in data:
-        _check_keys(source, data, {"variants"})
-        items = data["variants"]
-        if not isinstance(items, list) or not items:
+    """Recipes from a parsed recipe file: one recipe mapping, or ``variants: [...]`` and/or ``sweep: [...]`` (a grid
+    of recipes, see :mod:`edgekit.recipe_sweep`)."""
+    if isinstance(data, Mapping) and ("variants" in data or "sweep" in data):
+        _check_keys(source, data, {"variants", "sweep"})
+        items = data.get("variants", [])
+        if not isinstance(items, list) or ("variants" in data and not items):
             raise RecipeError(f"{source}: variants must be a non-empty list of recipes")
+        if "sweep" in data:
+            from edgekit.recipe_sweep import expand_sweeps
+
+            items = [*items, *expand_sweeps(data["sweep"], source)]
         recipes = tuple(Recipe.from_dict(item) for item in items)
     elif isinstance(data, Mapping):
         recipes = (Recipe.from_dict(data),)
     else:
-        raise RecipeError(f"{source} must hold a recipe mapping or 'variants: [...]'")
+        raise RecipeError(f"{source} must hold a recipe mapping, 'variants: [...]' or 'sweep: [...]'")
     names = [r.name for r in recipes]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:

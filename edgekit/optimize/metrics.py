@@ -14,12 +14,15 @@ ROC-AUC is not computed: it needs scores per class, and a hard-label AUC would b
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edgekit.errors import DataError
 from edgekit.metrics import compare_outputs, top1_agreement
+
+if TYPE_CHECKING:
+    from edgekit.measurement import ClassDamage
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class Metrics:
     mean_abs_error: float | None = None
     cosine: float | None = None
     snr_db: float | None = None
+    per_class: PerClass | None = None  # classifiers: per-class P/R/F1 and the confusion matrix
 
 
 def sparse_labels(labels: Any, classes: int) -> np.ndarray | None:
@@ -80,26 +84,52 @@ def classification_metrics(scores: np.ndarray, labels: Any, reference: np.ndarra
     if reference is not None:
         agreement = top1_agreement(np.asarray(reference), scores)
     return Metrics("classification", len(y), top1=float(np.mean(pred == y)), top5=top5, precision=precision,
-                   recall=recall, f1=f1, agreement=agreement)
+                   recall=recall, f1=f1, agreement=agreement, per_class=per_class(y, pred, classes))
 
 
 def macro_prf(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, float, float]:
     """Macro-averaged precision, recall and F1 over the classes seen in ``y_true`` or ``y_pred``."""
     y_true = np.asarray(y_true).astype(np.int64)
     y_pred = np.asarray(y_pred).astype(np.int64)
-    classes = np.union1d(y_true, y_pred)
-    p_all, r_all, f_all = [], [], []
-    for c in classes:
-        tp = float(np.sum((y_pred == c) & (y_true == c)))
-        predicted = float(np.sum(y_pred == c))
-        actual = float(np.sum(y_true == c))
-        p = tp / predicted if predicted else 0.0
-        r = tp / actual if actual else 0.0
-        f = 2 * p * r / (p + r) if (p + r) else 0.0
-        p_all.append(p)
-        r_all.append(r)
-        f_all.append(f)
-    return float(np.mean(p_all)), float(np.mean(r_all)), float(np.mean(f_all))
+    seen = np.union1d(y_true, y_pred)
+    per = per_class(y_true, y_pred, int(seen.max()) + 1 if seen.size else 0)
+    return tuple(float(np.mean(np.asarray(v)[seen])) for v in (per.precision, per.recall, per.f1))
+
+
+@dataclass(frozen=True)
+class PerClass:
+    """Per-class precision, recall, F1 and support (classes 0..C-1), and the confusion matrix
+    (``confusion[true][predicted]``), as scikit-learn's ``classification_report``/``confusion_matrix`` with
+    ``zero_division=0``."""
+
+    precision: tuple[float, ...]
+    recall: tuple[float, ...]
+    f1: tuple[float, ...]
+    support: tuple[int, ...]
+    confusion: tuple[tuple[int, ...], ...]
+
+
+def per_class(y_true: np.ndarray, y_pred: np.ndarray, classes: int) -> PerClass:
+    y_true = np.asarray(y_true).astype(np.int64)
+    y_pred = np.asarray(y_pred).astype(np.int64)
+    confusion = np.zeros((classes, classes), dtype=np.int64)
+    np.add.at(confusion, (y_true, y_pred), 1)
+    tp = np.diag(confusion).astype(np.float64)
+    predicted, actual = confusion.sum(axis=0), confusion.sum(axis=1)
+    precision = np.divide(tp, predicted, out=np.zeros(classes), where=predicted > 0)
+    recall = np.divide(tp, actual, out=np.zeros(classes), where=actual > 0)
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros(classes), where=denom > 0)
+    return PerClass(tuple(map(float, precision)), tuple(map(float, recall)), tuple(map(float, f1)),
+                    tuple(int(a) for a in actual), tuple(tuple(int(v) for v in row) for row in confusion))
+
+
+def most_damaged(original: PerClass, variant: PerClass, count: int = 3) -> tuple[ClassDamage, ...]:
+    """The classes whose F1 fell most from ``original`` to ``variant`` (only those that fell), worst first."""
+    from edgekit.measurement import ClassDamage
+
+    drops = [(o - v, c) for c, (o, v) in enumerate(zip(original.f1, variant.f1)) if o - v > 1e-12]
+    return tuple(ClassDamage(c, original.f1[c], variant.f1[c], d) for d, c in sorted(drops, key=lambda t: (-t[0], t[1]))[:count])
 
 
 def fidelity_metrics(outputs: np.ndarray, reference: np.ndarray) -> Metrics:

@@ -28,6 +28,7 @@ from edgekit._json import from_json, to_json
 from edgekit._log import logger
 from edgekit.data_range import range_mismatches
 from edgekit.errors import EdgekitError
+from edgekit.optimize.executors import Context, Job, executor
 from edgekit.optimize.progress import Progress
 from edgekit.optimize.ranking import Candidate, rank
 from edgekit.recipe import Recipe, dump_recipes, preset
@@ -108,22 +109,46 @@ def optimize(
             logger.warning(warning)
     prepared, unusable = _usable_labels(prepared)
     warnings += unusable
+    if settings.robustness:
+        prepared, why_not = _with_perturbations(prepared, progress)
+        warnings += why_not
     out.mkdir(parents=True, exist_ok=True)
     sweep_stale_temps(out, depth=2)  # what a killed earlier run left in OUTDIR and OUTDIR/variants/*
     write_text_atomic(out / "recipes.yaml", dump_recipes(recipes))
-    original = Original(evaluate_outputs(prepared.reference, prepared.eval_y, reference=prepared.reference))
+    original = Original(evaluate_outputs(prepared.reference, prepared.eval_y, reference=prepared.reference),
+                        robustness=prepared.original_robustness)
     progress.begin(recipes, can_train=prepared.train is not None)
-    variants, conditions = [], None
+    runner = executor(settings.executor)
+    variants, conditions, first, searches = [None] * len(recipes), None, [], []
     for index, recipe in enumerate(recipes):
-        needless = _mixed_not_needed(recipe, variants, original, settings) if recipe.quantize.searches else None
-        if needless:
-            progress.step(index, recipe.name, f"skipped: {needless}")
-            variant, measured_on = Variant(recipe.name, recipe, "skipped", needless), None
-        else:
-            variant, measured_on = _run_variant(index, recipe, prepared, out, settings, progress)
-        variants.append(variant)
+        variants[index] = _reused(index, recipe, out, settings, progress)
+        if variants[index] is not None:
+            progress.finished(index, reused=True)
+        else:  # a search (int8-mixed) runs only when its plain counterpart, in the first batch, misses the bound
+            (searches if recipe.quantize.searches else first).append(Job(index, recipe))
+
+    def run_here(job: Job) -> Variant:
+        nonlocal conditions
+        variant, measured_on = _run_variant(job.index, job.recipe, prepared, out, settings, progress)
         conditions = conditions or measured_on
-        progress.finished(index, reused=variant.reused or variant.status != "done")
+        progress.finished(job.index, reused=variant.status != "done")
+        return variant
+
+    context = Context(str(model), trust_model, data, val_split, trust_code, settings, _portable(prepared))
+    for batch in (first, searches):
+        jobs = []
+        for job in batch:
+            done = [v for v in variants if v is not None]
+            needless = _mixed_not_needed(job.recipe, done, original, settings) if job.recipe.quantize.searches else None
+            if needless:
+                progress.step(job.index, job.recipe.name, f"skipped: {needless}")
+                variants[job.index] = Variant(job.recipe.name, job.recipe, "skipped", needless)
+            else:
+                jobs.append(job)
+        for job, variant in zip(jobs, runner.run(jobs, run_here, context, out, progress.line)):
+            variants[job.index] = variant
+    if runner.name != "local":
+        variants, conditions = _bench_here(variants, out, settings)
     variants, latency = _interleave(variants, out, settings, progress)
     if latency is not None and latency.busy:
         warnings.append(latency.busy)
@@ -142,6 +167,7 @@ def optimize(
         latency=latency,
         warnings=tuple(warnings),
         notes=prepared.notes,
+        execution=runner.describe(),
     )
     return _rank_and_publish(results, out)
 
@@ -160,6 +186,21 @@ def _usable_labels(prepared) -> tuple[Any, list[str]]:
     warning = (f"{why}: every variant would score the same top-1, so accuracy is not used; variants are ranked by "
                "fidelity to the original (top-1 agreement, SNR) on the held-out inputs")
     return replace(prepared, eval_y=None, evaluated_on=f"{prepared.evaluated_on}, labels not used"), [warning]
+
+
+def _with_perturbations(prepared, progress: Progress) -> tuple[Any, list[str]]:
+    """The perturbed held-out inputs every artifact is measured on (made once, from the float Keras model), and the
+    original's accuracy on them; a model that is not a single-input classifier with labels gets none, and a note."""
+    from edgekit.optimize.metrics import is_classification, sparse_labels
+    from edgekit.optimize.robustness import measure_robustness, perturbed_sets
+
+    if prepared.eval_y is None or isinstance(prepared.eval_x, list) or not is_classification(prepared.reference, prepared.eval_y):
+        return prepared, ["robustness not measured: it needs labelled held-out data for a single-input classifier"]
+    progress.line("robustness: perturbed inputs and transferred attacks (FGSM, PGD) from the float model")
+    labels = sparse_labels(prepared.eval_y, np.shape(prepared.reference)[1])
+    sets = perturbed_sets(prepared.model, prepared.eval_x, labels)
+    original = measure_robustness(lambda x: prepared.model.predict(x, verbose=0), sets)
+    return replace(prepared, perturbed=sets, original_robustness=original), []
 
 
 def _interleave(variants: list[Variant], out: Path, settings: Settings, progress: Progress) -> tuple[list[Variant], LatencyRun | None]:
@@ -205,16 +246,61 @@ def _interleave(variants: list[Variant], out: Path, settings: Settings, progress
     return [timed(v) for v in variants], LatencyRun(baseline_artifact=baseline, **run)
 
 
+def _reused(index: int, recipe: Recipe, out: Path, settings: Settings, progress: Progress) -> Variant | None:
+    """The variant as an earlier run with the same OUTDIR, recipe and measurement settings finished it, or None."""
+    done = out / "variants" / recipe.name / "result.json"
+    if not done.is_file() or settings.force:
+        return None
+    previous = _previous(done)
+    if previous is None or previous.recipe != recipe or not settings.same_measurement(previous.settings):
+        return None
+    progress.step(index, recipe.name, "reused (finished in an earlier run; --force to redo)")
+    return replace(previous, reused=True)
+
+
+def _portable(prepared) -> dict:
+    """The fields of ``prepared`` a worker cannot rebuild by itself: the evaluation arrays made here."""
+    from dataclasses import fields
+
+    return {f.name: getattr(prepared, f.name) for f in fields(prepared) if f.name not in ("loaded", "train")}
+
+
+def run_job_in(job: Job, context: Context, out: Path) -> Variant:
+    """On a worker (:mod:`edgekit.optimize.executors`): rebuild what this machine prepared, then run one variant into
+    ``out`` with the benchmark left to the machine that measures latency (``bench_seconds`` 0)."""
+    from edgekit.optimize.engine import prepare
+
+    prepared = prepare(context.model, context.data, trust_model=context.trust_model, trust_code=context.trust_code,
+                       val_split=context.val_split)
+    prepared = replace(prepared, **context.prepared)
+    settings = replace(context.settings, bench_seconds=0.0, executor="local")
+    variant, _ = _run_variant(job.index, job.recipe, prepared, out, settings, Progress(False))
+    return replace(variant, settings=context.settings)
+
+
+def _bench_here(variants: list[Variant], out: Path, settings: Settings) -> tuple[list[Variant], Any]:
+    """MACs, memory and energy of the artifacts a cluster made, measured on this machine (never on a node)."""
+    from edgekit.optimize.engine import bench_figures
+
+    conditions, done = None, []
+    for v in variants:
+        if v.status == "done" and not v.reused and settings.bench_seconds:
+            artifacts = []
+            for a in v.artifacts:
+                figures, measured_on = bench_figures(out / a.path, settings, mcu=a.mcu is not None)
+                conditions = conditions or measured_on
+                artifacts.append(replace(a, measurement=replace(a.measurement, **figures)))
+            v = replace(v, artifacts=tuple(artifacts))
+            write_text_atomic(out / "variants" / v.name / "result.json", json.dumps(to_json(v), indent=2))
+        done.append(v)
+    return done, conditions
+
+
 def _run_variant(index: int, recipe: Recipe, prepared, out: Path, settings: Settings, progress: Progress) -> tuple[Variant, Any]:
     from edgekit.optimize.engine import VariantPaths, run_variant, skip_reason
 
     vdir = out / "variants" / recipe.name
     done = vdir / "result.json"
-    if done.is_file() and not settings.force:
-        previous = _previous(done)
-        if previous is not None and previous.recipe == recipe and settings.same_measurement(previous.settings):
-            progress.step(index, recipe.name, "reused (finished in an earlier run; --force to redo)")
-            return replace(previous, reused=True), None
     reason = skip_reason(recipe, prepared)
     if not reason and recipe.quantize.searches and (prepared.eval_y is None or settings.constraints.max_accuracy_drop is None):
         reason = "the search for layers to keep float needs held-out labels and --max-accuracy-drop"
@@ -271,7 +357,8 @@ def candidates(results: Results) -> list[Candidate]:
         out.append(Candidate(f"{v.name}/{a.format}", m.metrics.top1, m.metrics.agreement, a.file_bytes, a.gzip_bytes,
                              latency.p50 if latency else None, latency.verdict if latency else None, m.metrics.snr_db,
                              arena_bytes=a.mcu.arena.bytes if a.mcu is not None else None,
-                             flash_bytes=a.mcu.flash_bytes if a.mcu is not None else None))
+                             flash_bytes=a.mcu.flash_bytes if a.mcu is not None else None,
+                             delta_bytes=m.download.delta if m.download else None, robustness_drop=m.robustness_drop))
     return out
 
 

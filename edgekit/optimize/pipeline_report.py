@@ -62,6 +62,12 @@ def rows(results: Results) -> list[dict]:
             "energy_source": None if energy is None else energy.get("source"),
             "bytes_by_dtype": m.bytes_by_dtype,
             "arena_bytes": art.mcu.arena.bytes if art.mcu is not None else None,
+            "robustness": m.robustness,
+            "robustness_drop": m.robustness_drop,
+            "zstd_bytes": m.download.zstd if m.download else None,
+            "delta_bytes": m.download.delta if m.download else None,
+            "per_class_f1": metrics.per_class.f1 if metrics.per_class else None,
+            "damaged": ", ".join(f"{d.label} (F1 {d.f1_before:.2f}→{d.f1_after:.2f})" for d in m.damaged_classes) or "-",
             "verdict": verdicts.get(name, {}),
         })
     return out
@@ -122,6 +128,12 @@ def _db(value: float | None) -> str:
     return "identical" if value == float("inf") else f"{value:.1f} dB"
 
 
+def _robust(row: dict) -> str:
+    """Mean accuracy under perturbations against the original's, in points ('-' when not measured)."""
+    drop = row["robustness_drop"]
+    return "-" if drop is None else f"{-100 * drop:+.2f}"
+
+
 def _delta(row: dict, original_top1: float | None) -> float | None:
     return None if (original_top1 is None or row["top1"] is None) else 100 * (row["top1"] - original_top1)
 
@@ -147,6 +159,8 @@ def _constraints(c: Constraints) -> str:
         parts.append(f"download (gzip) ≤ {human_bytes(c.max_download_bytes)}")
     if c.max_latency_ms is not None:
         parts.append(f"latency ≤ {c.max_latency_ms:g} ms")
+    if c.max_robustness_drop is not None:
+        parts.append(f"robustness drop ≤ {c.max_robustness_drop:g} pt")
     return ", ".join(parts) or "none"
 
 
@@ -174,7 +188,8 @@ def render(results: Results) -> str:
     best = results.ranking.recommended if results.ranking else None
     reason = results.ranking.reason if results.ranking else ""
     orig_top1 = results.original.metrics.top1
-    head = ["variant / format", "top-1", "Δ top-1 (pt)", "agreement", "SNR", "F1", "file", "gzip", "MACs",
+    head = ["variant / format", "top-1", "Δ top-1 (pt)", "agreement", "SNR", "F1", "Δ robust (pt)", "classes hurt (F1)",
+            "file", "gzip", "zstd", "delta from baseline", "MACs",
             "p50 latency (ms)", "IQR (ms)", "latency vs baseline [95% CI]", _energy_header(data), "meets constraints",
             "Pareto", "misses"]
     body = []
@@ -182,11 +197,13 @@ def render(results: Results) -> str:
         v = r["verdict"]
         cls = "best" if r["name"] == best else ("miss" if v and not v.get("meets") else "ok")
         cells = [r["name"], _pct(r["top1"]), fmt(_delta(r, orig_top1), 3), _pct(r["agreement"]), _db(r["snr_db"]),
-                 fmt(r["f1"], 4), human_bytes(r["file_bytes"]), human_bytes(r["gzip_bytes"]), fmt(r["macs"]),
+                 fmt(r["f1"], 4), _robust(r), r["damaged"], human_bytes(r["file_bytes"]), human_bytes(r["gzip_bytes"]),
+                 human_bytes(r["zstd_bytes"]) if r["zstd_bytes"] is not None else "-",
+                 human_bytes(r["delta_bytes"]) if r["delta_bytes"] is not None else "-", fmt(r["macs"]),
                  _ms(r["latency_ms"]), _ms(r["latency_iqr_ms"]), r["latency_vs"], fmt(r["energy_uj"], 4), fmt(v.get("meets")), fmt(v.get("pareto")), "; ".join(v.get("misses", [])) or "-"]
         body.append(f'<tr class="{cls}">' + "".join(f"<td>{_esc(c)}</td>" for c in cells) + "</tr>")
     energy_method = next((r["energy_method"] for r in data if r["energy_method"]), None)
-    from edgekit.optimize.plots import hbars, tradeoff
+    from edgekit.optimize.plots import class_f1_diff, hbars, robustness_curves, tradeoff
 
     plots = [
         tradeoff(data, "gzip_bytes", "Quality vs download size"),
@@ -198,6 +215,10 @@ def render(results: Results) -> str:
         hbars([(r["name"], {k: float(b) for k, b in r["bytes_by_dtype"].items()}) for r in data],
               "Weight bytes by dtype", "KB (1 KB = 1000 B)", scale=1000),
     ]
+    if results.original.robustness:
+        plots.append(robustness_curves(data, results.original.robustness))
+    if results.original.metrics.per_class is not None:
+        plots.append(class_f1_diff(data, results.original.metrics.per_class.f1))
     settings, model = results.settings, results.model
     cpu = results.conditions.cpu_model if results.conditions else None
     parts = [
@@ -265,10 +286,20 @@ def text_summary(results: Results) -> str:
              "; ".join(r["verdict"].get("misses", []))] for r in data]
     head = ["variant/format", "top-1", "Δ pt", "agree", "SNR", "file", "gzip", "p50 ms", "IQR ms",
             "latency vs baseline [95% CI]", "µJ/inf", "meets", "pareto", "misses"]
-    if any(r["arena_bytes"] is not None for r in data):  # the mcu target: the TFLite Micro arena beside the file
-        head.insert(6, "arena")
+    if any(r["robustness_drop"] is not None for r in data):  # mean accuracy under perturbations vs the original
+        head.insert(3, "Δ robust")
         for row, r in zip(body, data):
-            row.insert(6, "-" if r["arena_bytes"] is None else human_bytes(r["arena_bytes"]))
+            row.insert(3, _robust(r))
+    if any(r["delta_bytes"] is not None for r in data):  # --baseline: what an update from it sends
+        at = head.index("gzip") + 1
+        head.insert(at, "delta")
+        for row, r in zip(body, data):
+            row.insert(at, "-" if r["delta_bytes"] is None else human_bytes(r["delta_bytes"]))
+    if any(r["arena_bytes"] is not None for r in data):  # the mcu target: the TFLite Micro arena beside the file
+        at = head.index("gzip")
+        head.insert(at, "arena")
+        for row, r in zip(body, data):
+            row.insert(at, "-" if r["arena_bytes"] is None else human_bytes(r["arena_bytes"]))
     lines = [table(head, body)]
     if any(r["energy_method"] for r in data):
         lines.append(f"µJ/inf: {_energy_methods(data)} (results.json holds every method and its source)")

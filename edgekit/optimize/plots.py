@@ -139,6 +139,54 @@ def hbars(items: Sequence[tuple[str, dict[str, float]]], title: str, xlabel: str
         return _svg(fig, title)
 
 
+def robustness_curves(rows: Sequence[dict], original: Sequence[Any]) -> str:
+    """Accuracy (%) under each perturbation and severity, one line per artifact, the original dashed in black."""
+    title = "Accuracy under perturbations and transferred attacks"
+    points = [f"{r.name} {r.severity:g}" for r in original]
+    with _rc():
+        fig = _figure(HEIGHT_IN + 0.22 * ((len(rows) + 2) // 2))
+        ax = fig.add_subplot()
+        xs = list(range(len(points)))
+        ax.plot(xs, [100 * r.accuracy for r in original], color="black", linestyle="--", marker=".", label="original (Keras)")
+        for i, r in enumerate(rows):
+            if r.get("robustness"):
+                style = _style(i)
+                ax.plot(xs, [100 * p.accuracy for p in r["robustness"]], color=style["color"], marker=style["marker"],
+                        markersize=4, linewidth=1, label=r["name"], gid=f"robust-{i}")
+        ax.set_xticks(xs, points, rotation=35, ha="right")
+        ax.set_ylabel("top-1 accuracy (%)")
+        ax.set_xlabel("perturbation and severity (fraction of the data's range; contrast: factor kept)")
+        ax.grid(True, alpha=0.3)
+        ax.set_title(title)
+        fig.legend(loc="outside lower center", ncol=2, frameon=False)
+        return _svg(fig, title)
+
+
+def class_f1_diff(rows: Sequence[dict], original_f1: Sequence[float]) -> str:
+    """A heat-map of per-class F1 change against the original (percentage points): red where a class lost."""
+    title = "Per-class F1 change against the original (pt)"
+    measured = [r for r in rows if r.get("per_class_f1") is not None]
+    with _rc():
+        fig = _figure(max(2.4, 1.3 + 0.3 * len(measured)))
+        ax = fig.add_subplot()
+        if not measured:
+            _empty(ax, title)
+            return _svg(fig, title)
+        diff = [[100 * (v - o) for v, o in zip(r["per_class_f1"], original_f1)] for r in measured]
+        bound = max(1.0, max(abs(v) for row in diff for v in row))
+        image = ax.imshow(diff, cmap="RdBu", vmin=-bound, vmax=bound, aspect="auto")
+        ax.set_yticks(range(len(measured)), [r["name"] for r in measured])
+        ax.set_xticks(range(len(original_f1)), [str(c) for c in range(len(original_f1))])
+        ax.set_xlabel("class")
+        for y, row in enumerate(diff):
+            for x, v in enumerate(row):
+                if abs(v) >= 0.5:
+                    ax.text(x, y, f"{v:.0f}", ha="center", va="center", fontsize=7)
+        fig.colorbar(image, ax=ax, label="Δ F1 (pt)")
+        ax.set_title(title)
+        return _svg(fig, title)
+
+
 class _rc:
     """matplotlib's settings for edgekit's plots, for the duration of one drawing (nothing global is changed)."""
 
