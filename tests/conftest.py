@@ -114,3 +114,50 @@ def zoo(keras):
     from keras3_zoo import build_zoo
 
     return build_zoo(keras)
+
+
+# ---- third-party model patterns (issue 12): twins built in the test run, never fixture files ---------------
+def build_tiny_cnn(keras, name: str = "tiny_cnn"):
+    """The MLPerf-Tiny-style Sequential of issue 12: Conv2D (no bias) → BatchNorm → ReLU → DepthwiseConv2D →
+    Conv2D 1×1 → MaxPool → Flatten → Dense → Dense logits (no softmax), sized for the 8×8 digits."""
+    layers = keras.layers
+    return keras.Sequential([
+        keras.Input((8, 8, 1), name="image"),
+        layers.Conv2D(16, 3, padding="same", use_bias=False, name="conv"),
+        layers.BatchNormalization(name="bn"),
+        layers.ReLU(name="relu"),
+        layers.DepthwiseConv2D(3, padding="same", name="dw"),
+        layers.Conv2D(16, 1, name="pw"),
+        layers.MaxPooling2D(2, name="pool"),
+        layers.Flatten(name="flatten"),
+        layers.Dense(64, activation="relu", name="fc"),
+        layers.Dense(10, name="logits"),
+    ], name=name)
+
+
+@pytest.fixture(scope="session")
+def keras_twins(tmp_path_factory, digits_data):
+    """The tiny CNN trained once in tf-keras on the digits (logits + from_logits loss, as Keras users write it),
+    and its Keras 3 twin with the same weights and compile settings: {"keras2": .h5 path, "keras3": .keras path,
+    "accuracy": held-out top-1 of both}."""
+    from edgekit._tf import keras3, tf_keras
+
+    k2, k3 = tf_keras(), keras3()
+    out = tmp_path_factory.mktemp("twins")
+    k2.utils.set_random_seed(0)
+    model2 = build_tiny_cnn(k2)
+    model2.compile(optimizer=k2.optimizers.Adam(1e-3), loss=k2.losses.SparseCategoricalCrossentropy(from_logits=True),
+                   metrics=["accuracy"])
+    model2.fit(digits_data["x_train"], digits_data["y_train"], epochs=6, batch_size=32, verbose=0)
+    model3 = build_tiny_cnn(k3)
+    for layer in model3.layers:
+        layer.set_weights(model2.get_layer(layer.name).get_weights())
+    model3.compile(optimizer=k3.optimizers.Adam(1e-3), loss=k3.losses.SparseCategoricalCrossentropy(from_logits=True),
+                   metrics=["accuracy"])
+    x, y = digits_data["x_val"], digits_data["y_val"]
+    accuracy = {tag: float(np.mean(np.argmax(np.asarray(m(x, training=False)), 1) == y)) for tag, m in
+                (("keras2", model2), ("keras3", model3))}
+    assert accuracy["keras2"] == accuracy["keras3"]
+    model2.save(out / "tiny.h5")
+    model3.save(out / "tiny.keras")
+    return {"keras2": out / "tiny.h5", "keras3": out / "tiny.keras", "accuracy": accuracy["keras2"]}

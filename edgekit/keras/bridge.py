@@ -464,19 +464,53 @@ def _weight_key(weight: Any) -> str:
 
 
 def _compile_like(original: Any, rebuilt: Any, bridge: _Bridge) -> None:
-    """Carry the loss and metrics over when they are plain names (the optimizer is reset: training restarts)."""
+    """Carry the compile settings over: the loss with its arguments (``from_logits`` decides whether fine-tuning
+    trains the model or wrecks it) and the optimizer with its learning rate. Metrics are not carried: fine-tuning
+    compiles its own."""
     loss = getattr(original, "loss", None)
     if not getattr(original, "optimizer", None) or loss is None:
         return
-    name = loss if isinstance(loss, str) else getattr(loss, "name", None) or getattr(loss, "__name__", None)
-    if not isinstance(name, str):
-        bridge.notes.append("compile settings not carried over (the loss is not a built-in)")
+    rebuilt_loss = _translated_object(loss, bridge.dst.losses)
+    if rebuilt_loss is None:
+        bridge.notes.append("compile settings not carried over (the loss is not a built-in Keras loss)")
         return
+    optimizer = _translated_object(original.optimizer, bridge.dst.optimizers) or "adam"
     try:
-        rebuilt.compile(optimizer="adam", loss=name)
-        bridge.notes.append(f"compiled with loss {name!r} (optimizer reset to Adam)")
+        rebuilt.compile(optimizer=optimizer, loss=rebuilt_loss)
     except Exception:
-        bridge.notes.append(f"compile settings not carried over (loss {name!r} unknown to {bridge.dst_name})")
+        bridge.notes.append(f"compile settings not carried over (loss {_describe(loss)} unknown to {bridge.dst_name})")
+        return
+    bridge.notes.append(f"compiled with loss {_describe(rebuilt_loss)} and optimizer {_describe(optimizer)}")
+
+
+def _translated_object(obj: Any, namespace: Any) -> Any:
+    """A loss or optimizer of the other Keras equal to ``obj``: the same class (``SparseCategoricalCrossentropy``,
+    ``Adam``) with the constructor arguments both understand, or the same built-in function name; None when there is
+    no counterpart. A loss compiled from a class keeps its arguments (``from_logits=True``), which a bare name would
+    silently reset."""
+    if isinstance(obj, str):
+        return obj
+    config = obj.get_config() if hasattr(obj, "get_config") else {}
+    name = config.get("name") if isinstance(config.get("name"), str) else getattr(obj, "__name__", None)
+    candidates = [type(obj).__name__, "".join(part.capitalize() for part in (name or "").split("_"))]
+    cls = next((getattr(namespace, c) for c in candidates if isinstance(getattr(namespace, c, None), type)), None)
+    if cls is None:
+        return name if callable(getattr(namespace, name or "", None)) else None
+    accepted = _accepted_args(cls) or set()
+    arguments = {k: float(v) if isinstance(v, np.floating) else v for k, v in config.items()
+                 if k in accepted and k != "name" and v is not None and not isinstance(v, dict)}
+    try:
+        return cls(**arguments)
+    except (TypeError, ValueError):
+        return None
+
+
+def _describe(obj: Any) -> str:
+    if isinstance(obj, str):
+        return repr(obj)
+    config = obj.get_config() if hasattr(obj, "get_config") else {}
+    shown = {k: v for k, v in config.items() if k in ("from_logits", "learning_rate")}
+    return type(obj).__name__ + (f"({', '.join(f'{k}={v:g}' if isinstance(v, float) else f'{k}={v}' for k, v in shown.items())})" if shown else "")
 
 
 def _verification_inputs(model: Any, seed: int) -> list[np.ndarray]:

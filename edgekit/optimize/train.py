@@ -96,12 +96,12 @@ def _optimizer(keras, original, train: Train):
         config = dict(existing.get_config())
         if train.learning_rate is not None:
             config["learning_rate"] = float(train.learning_rate)
-        elif isinstance(config.get("learning_rate"), (int, float)):
+        elif isinstance(config.get("learning_rate"), (int, float, np.number)):  # tf-keras reports an np.float32
             config["learning_rate"] = float(config["learning_rate"]) * FINE_TUNE_FACTOR
         try:
             optimizer = type(existing).from_config(config)
             lr = config.get("learning_rate")
-            return optimizer, float(lr) if isinstance(lr, (int, float)) else None
+            return optimizer, float(lr) if isinstance(lr, (int, float, np.number)) else None
         except Exception:  # an optimizer that cannot be re-created: fall back to the default
             pass
     lr = float(train.learning_rate or DEFAULT_LEARNING_RATE)
