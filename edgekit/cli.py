@@ -114,13 +114,16 @@ def main() -> None:
 @click.option("--calibration-method", type=click.Choice(list(CALIBRATION_METHODS)), default="minmax", show_default=True,
               help="ONNX int8: how ONNX Runtime picks activation ranges.")
 @click.option("--io-dtype", type=click.Choice(list(IO_DTYPES)), help="Input/output type of an int8 model (default int8).")
-@click.option("--eval-data", metavar="DATA", help="Inputs for the parity check (default: seeded random).")
+@click.option("--eval-data", metavar="DATA", help="Inputs for the parity check (default: the calibration data, else seeded random in the inputs' range).")
+@click.option("--input-range", "input_range", multiple=True, metavar="[NAME=]LOW:HIGH", help="Range of the model's inputs for random calibration and check inputs, e.g. 0:255 (default: from the data or the model's Rescaling/Normalization/Embedding layers).")
+@click.option("--allow-low-parity", is_flag=True, help="Keep a quantized artifact whose parity collapsed (agreement < 50 % or SNR < 5 dB).")
 @click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset.")
 @click.option("--static-batch", is_flag=True, help="ONNX: fix the batch dimension to 1 (default: dynamic).")
 @click.option("-o", "--output", type=click.Path(), help="Output path (default: next to the model).")
 @click.option("--trust-model", is_flag=True, help="Allow Lambda layers and custom objects (runs code from the model).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable results.")
-def convert(model, to, quantize, calibration, calibration_method, io_dtype, eval_data, opset, static_batch, output, trust_model, as_json):
+def convert(model, to, quantize, calibration, calibration_method, io_dtype, eval_data, input_range, allow_low_parity, opset,
+            static_batch, output, trust_model, as_json):
     """Convert a Keras model (.h5, .keras, SavedModel) to TFLite, ONNX or an Edge-TPU-ready TFLite.
 
     Every conversion is checked against the Keras model (parity) and reported with its size.
@@ -144,7 +147,8 @@ def convert(model, to, quantize, calibration, calibration_method, io_dtype, eval
         artifact = run_convert(
             model, to=to, output=output, quantize=quantize, calibration=calibration, io_dtype=io_dtype,
             eval_data=eval_data, opset=opset, dynamic_batch=not static_batch, trust_model=trust_model,
-            calibration_method=calibration_method,
+            calibration_method=calibration_method, input_range=list(input_range) or None,
+            allow_low_parity=allow_low_parity,
         )
     if as_json:
         emit_json(artifact.to_dict())

@@ -161,3 +161,41 @@ def keras_twins(tmp_path_factory, digits_data):
     model2.save(out / "tiny.h5")
     model3.save(out / "tiny.keras")
     return {"keras2": out / "tiny.h5", "keras3": out / "tiny.keras", "accuracy": accuracy["keras2"]}
+
+
+@pytest.fixture(scope="session")
+def raw_pixel_models(digits_keras):
+    """The digits sample as two models fed raw 0–255 pixels, with the same answers as the sample on x * 255:
+    "raw" folds 1/255 into the first convolution (nothing in the model tells its input range, as in MLPerf-Tiny's
+    ResNet-8), "rescaling" starts with a Rescaling(1/255) layer (the model says its range)."""
+    from edgekit._tf import tf_keras
+
+    keras = tf_keras()
+    raw = keras.models.clone_model(digits_keras)
+    raw.set_weights(digits_keras.get_weights())
+    kernel, bias = raw.get_layer("conv1").get_weights()
+    raw.get_layer("conv1").set_weights([kernel / 255.0, bias])
+    rescaling = keras.Sequential([keras.Input((8, 8, 1), name="image"), keras.layers.Rescaling(1 / 255.0, name="rescale"),
+                                  digits_keras], name="digits_rescaling")
+    return {"raw": raw, "rescaling": rescaling}
+
+
+@pytest.fixture(scope="session")
+def ten_input_model():
+    """The 10-input Conv1D+LSTM functional model of issue 12 (inputs (1, 33), (8,), (4,) and seven (3,), named
+    input_1 … input_10 so that sorting by name — input_1, input_10, input_2 … — is not the Keras order; two
+    regression outputs named so that sorting reverses them), with seeded inputs by name."""
+    from edgekit._tf import tf_keras
+
+    keras = tf_keras()
+    keras.utils.set_random_seed(0)
+    layers = keras.layers
+    shapes = [(1, 33), (8,), (4,)] + [(3,)] * 7
+    inputs = [keras.Input(s, name=f"input_{i + 1}") for i, s in enumerate(shapes)]
+    h = layers.LSTM(6, name="lstm")(layers.Conv1D(8, 1, activation="relu", name="conv")(inputs[0]))
+    h = layers.Concatenate(name="concat")([h] + [layers.Dense(4, name=f"dense_{i}")(x) for i, x in enumerate(inputs[1:])])
+    h = layers.Dense(16, activation="relu", name="hidden")(h)
+    model = keras.Model(inputs, [layers.Dense(1, name="z_level")(h), layers.Dense(2, name="a_rate")(h)], name="ten_inputs")
+    rng = np.random.default_rng(0)
+    data = {f"input_{i + 1}": rng.normal(size=(48, *s)).astype(np.float32) for i, s in enumerate(shapes)}
+    return model, data

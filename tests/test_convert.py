@@ -72,7 +72,7 @@ def test_int8_needs_calibration_or_explicit_random(digits_keras, out):
     with pytest.raises(DataError, match="--calibration random"):
         to_tflite(digits_keras, out / "nocal.tflite", quantize="int8")
     assert not (out / "nocal.tflite").exists()
-    synthetic = to_tflite(digits_keras, out / "random.tflite", quantize="int8", calibration="random")
+    synthetic = to_tflite(digits_keras, out / "random.tflite", quantize="int8", calibration="random", input_range="0:1")
     assert synthetic.calibration.startswith("synthetic")
     assert any("synthetic" in note for note in synthetic.notes)
 

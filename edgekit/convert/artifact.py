@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -15,7 +15,7 @@ from edgekit.convert import parity as parity_mod
 from edgekit.convert.edgetpu import EdgeTpuReport
 from edgekit.convert.mcu_report import McuReport
 from edgekit.keras.source import Source
-from edgekit.data import model_inputs, random_inputs
+from edgekit.data import model_inputs
 from edgekit.measurement import Measurement
 
 PARITY_SAMPLES = 256
@@ -47,17 +47,22 @@ class ParityInputs:
     label: str
 
     @classmethod
-    def for_source(cls, source: Source, eval_data: Any = None, seed: int = 0, calibration: Any = None) -> "ParityInputs":
+    def for_source(cls, source: Source, eval_data: Any = None, seed: int = 0, calibration: Any = None,
+                   input_range: Any = None) -> "ParityInputs":
         """The user's inputs where given: ``eval_data``, else the ``calibration`` data (real inputs from the model's
-        domain, not the synthetic 'random'); seeded random inputs only when there are none. The label says which."""
+        domain, not the synthetic 'random'); seeded random inputs only when there are none, drawn from each input's
+        domain (:mod:`edgekit.convert.domain`; [0, 1) where nothing tells it). The label says which."""
+        from edgekit.convert.domain import describe, domain_inputs, input_domains
+
         for data, what in ((eval_data, "evaluation data"), (calibration, "calibration data")):
             if data is None or (isinstance(data, str) and data == "random"):
                 continue
             arrays = [a[:PARITY_SAMPLES] for a in model_inputs(data, source.input_specs)]
             where = f" {data}" if isinstance(data, (str, os.PathLike)) else ""
             return cls(arrays, f"{what}{where} ({len(arrays[0])} samples)")
-        arrays = random_inputs(source.input_specs, count=64, seed=seed)
-        return cls(arrays, f"seeded random ({len(arrays[0])} samples)")
+        domains = input_domains(source, input_range)
+        arrays = domain_inputs(source.input_specs, domains, count=64, seed=seed)
+        return cls(arrays, f"seeded random ({len(arrays[0])} samples: {describe(source.input_specs, domains)})")
 
 
 def write_verified(
@@ -67,9 +72,12 @@ def write_verified(
     inputs: ParityInputs,
     tolerance: float | None,
     what: str,
+    quantized: bool = False,
+    allow_low_parity: bool = False,
 ) -> parity_mod.Parity:
     """Write the artifact to a temporary beside ``output`` with ``write``, measure parity against the source
-    through ``edgekit.runtime``, and move it into place only if parity holds (always, for quantized modes)."""
+    through ``edgekit.runtime``, and move it into place only if parity holds: within ``tolerance``, and for a
+    ``quantized`` artifact above the collapse bounds (unless ``allow_low_parity``)."""
     from edgekit import runtime
 
     reference = source.predict(inputs.arrays)
@@ -79,7 +87,9 @@ def write_verified(
             result = model.predict(_feed(model, source, inputs.arrays))
         candidate = parity_mod.artifact_outputs(result, source.output_names)
         measured = parity_mod.measure_parity(reference, candidate, inputs.label, tolerance)
-        parity_mod.check(measured, what)
+        if quantized:
+            measured = replace(measured, min_agreement=parity_mod.MIN_AGREEMENT, min_snr_db=parity_mod.MIN_SNR_DB)
+        parity_mod.check(measured, what, allow_low_parity)
     return measured
 
 

@@ -142,10 +142,13 @@ def to_edgetpu(
     eval_data: Any = None,
     trust_model: bool = False,
     compile: bool = True,
+    input_range: Any = None,
+    allow_low_parity: bool = False,
 ) -> Artifact:
     """Full int8 with uint8 input/output and a static batch of 1, plus the Edge TPU pre-flight report."""
     from edgekit.convert.tflite import _convert
 
     source = open_source(model, trust_model)
-    artifact = _convert(source, output, Quantize(mode="int8", io_dtype="uint8"), calibration, eval_data, batch=1, fmt="edgetpu")
+    artifact = _convert(source, output, Quantize(mode="int8", io_dtype="uint8"), calibration, eval_data, batch=1, fmt="edgetpu",
+                        input_range=input_range, allow_low_parity=allow_low_parity)
     return replace(artifact, edgetpu=report(artifact.path, compile=compile))

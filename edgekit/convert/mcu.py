@@ -44,6 +44,8 @@ def to_mcu(
     calibration: Any = None,
     eval_data: Any = None,
     trust_model: bool = False,
+    input_range: Any = None,
+    allow_low_parity: bool = False,
 ) -> Artifact:
     """Full int8 with int8 I/O and batch 1, checked and measured in TFLite Micro; writes NAME.tflite/.cc/.h."""
     from edgekit.convert.tflite import _convert
@@ -54,7 +56,8 @@ def to_mcu(
     staging = temp_beside(tflite_path)  # swept by a later run if this one is killed
     try:
         staged = staging / tflite_path.name
-        artifact = _convert(source, staged, Quantize(mode="int8", io_dtype="int8"), calibration, eval_data, batch=1, fmt="mcu")
+        artifact = _convert(source, staged, Quantize(mode="int8", io_dtype="int8"), calibration, eval_data, batch=1, fmt="mcu",
+                            input_range=input_range, allow_low_parity=allow_low_parity)
         checks = tflm.resolver_check(staged)
         missing = [c for c in checks if c.method is None]
         if missing:

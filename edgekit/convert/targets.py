@@ -18,11 +18,13 @@ from edgekit.keras.loading import check_model_file
 from edgekit.recipe import Quantize
 from edgekit.targets import TARGETS, Target, target
 
-# converter(model, output, quant, calibration, eval_data, trust_model, **options) -> Artifact
+# converter(model, output, quant, calibration, eval_data, trust_model, input_range=None, allow_low_parity=False,
+#           **options) -> Artifact
 Converter = Callable[..., Artifact]
 
 
-def tflite_converter(model, output, quant: Quantize, calibration=None, eval_data=None, trust_model=False) -> Artifact:
+def tflite_converter(model, output, quant: Quantize, calibration=None, eval_data=None, trust_model=False,
+                     input_range=None, allow_low_parity=False) -> Artifact:
     from edgekit.convert.tflite import to_tflite
 
     if quant.mixed:
@@ -31,26 +33,32 @@ def tflite_converter(model, output, quant: Quantize, calibration=None, eval_data
         return to_tflite_mixed(model, output, quant.keep_float, quant.int16x8, calibration=calibration,
                                io_dtype=quant.io_dtype, eval_data=eval_data, trust_model=trust_model)
     return to_tflite(model, output, quantize=quant.mode, calibration=calibration, io_dtype=quant.io_dtype,
-                     eval_data=eval_data, trust_model=trust_model)
+                     eval_data=eval_data, trust_model=trust_model, input_range=input_range,
+                     allow_low_parity=allow_low_parity)
 
 
-def onnx_converter(model, output, quant: Quantize, calibration=None, eval_data=None, trust_model=False, **options) -> Artifact:
+def onnx_converter(model, output, quant: Quantize, calibration=None, eval_data=None, trust_model=False,
+                   input_range=None, allow_low_parity=False, **options) -> Artifact:
     from edgekit.convert.onnx import to_onnx
 
     return to_onnx(model, output, eval_data=eval_data, trust_model=trust_model, quantize=quant.mode, calibration=calibration,
-                   **options)
+                   input_range=input_range, allow_low_parity=allow_low_parity, **options)
 
 
-def edgetpu_converter(model, output, quant: Quantize, calibration=None, eval_data=None, trust_model=False) -> Artifact:
+def edgetpu_converter(model, output, quant: Quantize, calibration=None, eval_data=None, trust_model=False,
+                      input_range=None, allow_low_parity=False) -> Artifact:
     from edgekit.convert.edgetpu import to_edgetpu
 
-    return to_edgetpu(model, output, calibration=calibration, eval_data=eval_data, trust_model=trust_model)
+    return to_edgetpu(model, output, calibration=calibration, eval_data=eval_data, trust_model=trust_model,
+                      input_range=input_range, allow_low_parity=allow_low_parity)
 
 
-def mcu_converter(model, output, quant: Quantize, calibration=None, eval_data=None, trust_model=False) -> Artifact:
+def mcu_converter(model, output, quant: Quantize, calibration=None, eval_data=None, trust_model=False,
+                  input_range=None, allow_low_parity=False) -> Artifact:
     from edgekit.convert.mcu import to_mcu
 
-    return to_mcu(model, output, calibration=calibration, eval_data=eval_data, trust_model=trust_model)
+    return to_mcu(model, output, calibration=calibration, eval_data=eval_data, trust_model=trust_model,
+                  input_range=input_range, allow_low_parity=allow_low_parity)
 
 
 def default_output(model: str | os.PathLike, to: str, quantize: str = "none") -> Path:
@@ -70,8 +78,11 @@ def _quantize_for(t: Target, quantize: str, io_dtype: str | None) -> Quantize:
     return Quantize(mode=mode, io_dtype=io)
 
 
+COMMON_OPTIONS = ("input_range", "allow_low_parity")  # every converter takes these
+
+
 def _run(t: Target, model, output, quant: Quantize, calibration, eval_data, trust_model: bool, options: dict) -> Artifact:
-    kwargs = {k: v for k, v in options.items() if k in t.options}
+    kwargs = {k: v for k, v in options.items() if k in t.options or k in COMMON_OPTIONS}
     return t.convert_function()(model, output, quant, calibration if t.needs_calibration(quant.mode) else None,
                                 eval_data, trust_model, **kwargs)
 
@@ -88,6 +99,8 @@ def convert(
     dynamic_batch: bool = True,
     trust_model: bool = False,
     calibration_method: str = "minmax",
+    input_range: Any = None,
+    allow_low_parity: bool = False,
 ) -> Artifact:
     t = target(to)
     quant = _quantize_for(t, quantize, io_dtype)
@@ -102,7 +115,8 @@ def convert(
         check_model_file(model, trust_model)
     for data in (calibration, eval_data):
         check_data_source(data)
-    options = {"opset": opset, "dynamic_batch": dynamic_batch, "calibration_method": calibration_method}
+    options = {"opset": opset, "dynamic_batch": dynamic_batch, "calibration_method": calibration_method,
+               "input_range": input_range, "allow_low_parity": allow_low_parity}
     return _run(t, model, output, quant, calibration, eval_data, trust_model, options)
 
 

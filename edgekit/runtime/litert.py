@@ -287,6 +287,8 @@ class LiteRTEngine:
 
     def run(self, arrays: Sequence) -> list:
         w, sg = self._w, self._sg
+        if self._summary.variables:  # e.g. a fused LSTM's state: each call starts from zero, as in Keras
+            w.ResetVariableTensors()
         for idx, array in zip(self._in_idx, arrays):
             w.SetTensor(idx, array, sg)
         w.Invoke(sg)

@@ -50,6 +50,7 @@ class TFLiteSummary:
     signatures: tuple[str, ...]
     custom_ops: tuple[str, ...] = field(default=())
     io: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...] = field(default=())  # per subgraph: (inputs, outputs)
+    variables: bool = False  # the model has variable tensors (state the runtime resets before each call)
 
     @property
     def edgetpu_compiled(self) -> bool:
@@ -257,6 +258,7 @@ def _semantic(buf: bytes, root: int) -> TFLiteSummary:
             data_len = size
         buffer_bytes.append(data_len)
     n_sub = len(subgraphs)
+    variables = False
     for s, sg in enumerate(subgraphs):
         tensors = r.tables(sg, 4)
         n_t = len(tensors)
@@ -266,6 +268,7 @@ def _semantic(buf: bytes, root: int) -> TFLiteSummary:
                 raise _Invalid(f"subgraph {s} tensor {t} has a negative dimension in shape {list(shape)}")
             if any(d < -1 for d in r.ints(tensor, 18)):
                 raise _Invalid(f"subgraph {s} tensor {t} has an invalid shape signature")
+            variables = variables or bool(r.scalar(tensor, 14, "<B"))  # Tensor.is_variable
             ttype = r.scalar(tensor, 6, "<b")
             if ttype not in _TYPE_BITS:
                 raise _Invalid(f"subgraph {s} tensor {t} has unknown type {ttype}")
@@ -330,7 +333,7 @@ def _semantic(buf: bytes, root: int) -> TFLiteSummary:
     return TFLiteSummary(version=version, subgraphs=n_sub, operators=r.vector_len(primary, 10),
                          tensors=r.vector_len(primary, 4), signatures=tuple(signatures),
                          custom_ops=tuple(sorted(set(custom))),
-                         io=tuple((r.ints(sg, 6), r.ints(sg, 8)) for sg in subgraphs))
+                         io=tuple((r.ints(sg, 6), r.ints(sg, 8)) for sg in subgraphs), variables=variables)
 
 
 def _check_subgraph_refs(r: _Reader, options: int, table: str, n_sub: int, where: str) -> None:
