@@ -140,3 +140,27 @@ def test_ten_input_model_converts_binds_by_name_and_keeps_keras_output_order(ten
         if artifact is not int8:
             for out, want in zip(got.values(), expected):
                 np.testing.assert_allclose(out, want, atol=1e-5)
+
+
+# ---- item 6: a converter crash is one line and a failed conversion, not a dead process ----------------------
+@pytest.mark.slow
+def test_converter_segfault_becomes_one_line(keras, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    keras.utils.set_random_seed(0)
+    tokens = keras.Input((6,), name="tokens")
+    hidden = keras.layers.LSTM(8, name="lstm")(keras.layers.Embedding(50, 4, name="embed")(tokens))
+    tagger = keras.Model(tokens, keras.layers.Dense(3, name="tags")(hidden), name="tagger")
+    tagger.save(tmp_path / "tagger.keras")
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-m", "edgekit", "convert", str(tmp_path / "tagger.keras"), "--quantize", "int8",
+         "--calibration", "random", "-o", str(tmp_path / "tagger_int8.tflite")],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(root)})
+    lines = [l for l in done.stderr.splitlines() if l.startswith("error:")]
+    assert done.returncode == 1, (done.returncode, done.stderr[-2000:])  # TensorFlow's calibrator segfaults (139)
+    assert len(lines) == 1 and "crashed (SIGSEGV) converting tagger to int8" in lines[0] and "lstm" in lines[0]
+    assert not list(tmp_path.glob("*.tflite*"))

@@ -7,7 +7,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from edgekit._log import logger, quiet_native
+from edgekit._log import logger
 from edgekit.convert.artifact import Artifact, ParityInputs, make_artifact, write_verified
 from edgekit.convert.parity import FLOAT_TOLERANCE
 from edgekit.keras.source import Source, open_source
@@ -134,19 +134,25 @@ def tflite_bytes(
     batch: int | None = None,
     aware: bool = False,
 ) -> bytes:
-    """The TFLite flatbuffer for ``source`` in quantization ``mode`` (no parity check, nothing written)."""
+    """The TFLite flatbuffer for ``source`` in quantization ``mode`` (no parity check, nothing written), converted
+    in a child process (:mod:`edgekit.convert.isolated`): a converter crash is a ConversionError, not the end of
+    the caller's process."""
+    from edgekit.convert.isolated import convert_isolated
+
+    return convert_isolated(source, mode, samples, io_dtype, batch, aware)
+
+
+def configure(converter: Any, mode: str, samples: list[np.ndarray] | None, names: list[str], io_dtype: str, aware: bool) -> Any:
+    """Set ``converter`` (a ``tf.lite.TFLiteConverter``) up for quantization ``mode``."""
     from edgekit._tf import tf
 
     tf_ = tf()
-    function = source.tf_function(batch=batch).get_concrete_function()
-    trackable = getattr(source, "trackable", None) or getattr(source, "model", None)
-    converter = tf_.lite.TFLiteConverter.from_concrete_functions([function], trackable)
     if mode != "none":
         converter.optimizations = [tf_.lite.Optimize.DEFAULT]
     if mode == "float16":
         converter.target_spec.supported_types = [tf_.float16]
     if samples is not None:
-        converter.representative_dataset = _representative(samples, [name for name, _ in source.input_specs])
+        converter.representative_dataset = _representative(samples, names)
     if mode == "int8" and not aware:
         converter.target_spec.supported_ops = [tf_.lite.OpsSet.TFLITE_BUILTINS_INT8]
     if mode == "int16x8":
@@ -154,9 +160,4 @@ def tflite_bytes(
     if mode == "int8" and io_dtype != "float32":
         converter.inference_input_type = getattr(tf_, io_dtype)
         converter.inference_output_type = getattr(tf_, io_dtype)
-    try:
-        with quiet_native():
-            return converter.convert()
-    except Exception as exc:
-        lines = [l for l in str(exc).splitlines() if "error" in l.lower()] or str(exc).splitlines() or [type(exc).__name__]
-        raise ConversionError(f"the TFLite converter failed on {source.name} ({mode}): {lines[0].strip()[:300]}") from None
+    return converter
