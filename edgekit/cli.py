@@ -587,6 +587,8 @@ def _technique_options(func):
                      "(KL on softened outputs, plus the task loss when --data has labels). Default: on for --channels "
                      "and for data without labels (.npy, .npz with x only, a folder of images without class folders)."),
         click.option("--temperature", type=float, default=None, help="Distillation temperature (default 4)."),
+        click.option("--unfreeze-batchnorm", is_flag=True, help="Let fine-tuning update BatchNorm statistics (frozen by "
+                     "default: a few epochs on small data wreck a trained model's statistics)."),
         click.option("--calibration", default=None, help="int8/16x8 calibration inputs (default: a sample of --data; 'random' for synthetic)."),
         click.option("--onnx", is_flag=True, help="Also convert the optimized model to ONNX."),
         click.option("--json", "as_json", is_flag=True, help="Print the results as JSON (no progress bars)."),
@@ -610,7 +612,7 @@ def _layer_options(func):
 _RECIPE_OPTIONS = ("sparsity", "schedule", "structure", "clusters", "init", "preserve_sparsity", "mode", "io_dtype",
                    "quantize", "include", "exclude", "all_layers", "keep_float", "int16x8_layers", "epochs", "batch_size", "learning_rate", "loss", "onnx",
                    "distill", "temperature", "channels", "max_macs", "channel_latency", "criterion", "min_channels",
-                   "round_to")
+                   "round_to", "unfreeze_batchnorm")
 
 
 def _run_technique(ctx: click.Context, command: str, build, kw: dict) -> None:
@@ -632,7 +634,7 @@ def _run_technique(ctx: click.Context, command: str, build, kw: dict) -> None:
         recipe = recipes[0]
     else:
         train = Train(**{k: kw[k] for k in ("epochs", "batch_size", "learning_rate", "loss", "distill", "temperature")
-                         if kw[k] is not None})
+                         if kw[k] is not None}, freeze_batchnorm=not kw["unfreeze_batchnorm"])
         recipe = build(train)
         if kw["onnx"]:
             recipe = recipe.replace(formats=("tflite", "onnx"))

@@ -209,6 +209,7 @@ class Train:
     distill: bool | None = None  # learn from the original model's outputs (plus labels if any); None: when no labels
     temperature: float = 4.0  # softening of both models' outputs for distillation
     distill_weight: float = 0.9  # with labels: share of the distillation term (the rest is the task loss)
+    freeze_batchnorm: bool = True  # keep the trained model's BatchNorm statistics (small data wrecks them)
 
     def __post_init__(self):
         if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
@@ -226,6 +227,8 @@ class Train:
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0.0 <= weight <= 1.0:
             raise RecipeError(f"train.distill_weight must be between 0 and 1; got {weight!r}")
         object.__setattr__(self, "distill_weight", float(weight))
+        if not isinstance(self.freeze_batchnorm, bool):
+            raise RecipeError(f"train.freeze_batchnorm must be true or false; got {self.freeze_batchnorm!r}")
 
 
 @dataclass(frozen=True)

@@ -164,3 +164,28 @@ def test_converter_segfault_becomes_one_line(keras, tmp_path):
     assert done.returncode == 1, (done.returncode, done.stderr[-2000:])  # TensorFlow's calibrator segfaults (139)
     assert len(lines) == 1 and "crashed (SIGSEGV) converting tagger to int8" in lines[0] and "lstm" in lines[0]
     assert not list(tmp_path.glob("*.tflite*"))
+
+
+# ---- item 11: fine-tuning keeps a trained model's BatchNorm statistics; the data sizes are reported ----------
+@pytest.mark.slow
+def test_fine_tuning_freezes_batchnorm_statistics_and_reports_data_sizes(keras_twins, digits_data):
+    from edgekit.keras.loading import load_keras_model
+    from edgekit.optimize import apply_recipe
+
+    model = load_keras_model(keras_twins["keras2"])
+    trained = [w.copy() for w in model.get_layer("bn").get_weights()]
+    pick = np.isin(digits_data["y_train"], [0, 1])  # a small, skewed fine-tuning set
+    small = {"x_train": digits_data["x_train"][pick][:48], "y_train": digits_data["y_train"][pick][:48],
+             "x_val": digits_data["x_val"], "y_val": digits_data["y_val"]}
+    moved = {}
+    for freeze in (True, False):
+        recipe = Recipe("p", prune=Prune(sparsity=0.1, include=("fc",)),
+                        train=Train(epochs=2, batch_size=4, learning_rate=1e-9, freeze_batchnorm=freeze))
+        result = apply_recipe(model, recipe, small)
+        after = result.model.get_layer("bn").get_weights()
+        moved[freeze] = max(float(np.max(np.abs(a - b))) for a, b in zip(after, trained))
+        (settings,) = result.training
+        assert (settings.train_samples, settings.held_out_samples) == (48, 360)
+        assert settings.batchnorm == ("frozen (1 layers)" if freeze else "trained (1 layers)")
+    assert moved[True] == 0.0 and moved[False] > 1e-3, moved
+    assert Recipe.from_yaml(recipe.to_yaml()).train.freeze_batchnorm is False

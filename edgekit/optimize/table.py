@@ -52,6 +52,9 @@ def format_result(results: Results) -> str:
         lines += ["", "layers (Keras model, then the weights the .tflite ships; int8: unique values per channel, max):",
                   render(["layer", "type", "weights", "sparsity %", "unique", "tflite dtype", "tflite sparsity %",
                           "tflite unique", "applied", "note"], layer_rows)]
+    for t in optimization.training:
+        lines.append(f"fine-tuned: {t.epochs} epoch(s) on {t.train_samples} samples (held out: {t.held_out_samples}), "
+                     f"loss {t.loss}, {t.optimizer} lr {fmt(t.learning_rate)}, BatchNorm statistics {t.batchnorm}")
     for name, why in optimization.float_layers.items():
         lines.append(f"stayed float in QAT: {name}: {why}")
     if variant.mixed_precision is not None:

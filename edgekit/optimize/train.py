@@ -37,6 +37,9 @@ class TrainSettings:
     steps_per_epoch: int
     source: str  # "recipe", "model" (its compile settings) or "default"
     distillation: Distillation | None = None  # set when the loss is distillation from the original model
+    train_samples: int = 0
+    held_out_samples: int = 0
+    batchnorm: str = "none"  # "frozen (N layers)", "trained (N layers)" or "none"
 
 
 def steps_per_epoch(data: TrainData, train: Train) -> int:
@@ -49,6 +52,11 @@ def compile_for_training(model, original, data: TrainData, train: Train) -> Trai
     if not data.labelled and train.distill is False:
         raise DataError(f"{data.source} has inputs only (no labels): fine-tuning can only learn from the original "
                         "model's outputs; set train.distill to true or leave it unset (--distill)")
+    norms = batch_norm_layers(model)
+    for layer in norms if train.freeze_batchnorm else ():
+        layer.trainable = False  # inference mode: its moving statistics (and scale/offset) stay as trained
+    sizes = {"train_samples": len(data.x_train), "held_out_samples": len(data.x_val),
+             "batchnorm": f"{'frozen' if train.freeze_batchnorm else 'trained'} ({len(norms)} layers)" if norms else "none"}
     if train.distill or not data.labelled:
         if train.loss is not None:
             raise RecipeError(f"train.loss {train.loss!r} and distillation exclude each other: distillation brings "
@@ -58,7 +66,7 @@ def compile_for_training(model, original, data: TrainData, train: Train) -> Trai
         with quiet_native():
             model.compile(optimizer=optimizer, loss=distillation_loss(spec))
         return TrainSettings(spec.describe(), type(optimizer).__name__, lr, train.epochs, train.batch_size,
-                             steps_per_epoch(data, train), "distillation", spec)
+                             steps_per_epoch(data, train), "distillation", spec, **sizes)
     source = "default"
     if train.loss is not None:
         try:
@@ -76,7 +84,19 @@ def compile_for_training(model, original, data: TrainData, train: Train) -> Trai
     with quiet_native():
         model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"] if classifier else None)
     return TrainSettings(loss_name, type(optimizer).__name__, lr, train.epochs, train.batch_size,
-                         steps_per_epoch(data, train), source)
+                         steps_per_epoch(data, train), source, **sizes)
+
+
+def batch_norm_layers(model) -> list:
+    """The BatchNormalization layers of ``model``: inside tfmot wrappers and nested models too."""
+    found = []
+    for layer in model.layers:
+        inner = getattr(layer, "layer", None) or layer  # a tfmot wrapper holds the layer it wraps
+        if type(inner).__name__ == "BatchNormalization":
+            found.append(inner)
+        elif hasattr(inner, "layers"):
+            found += batch_norm_layers(inner)
+    return found
 
 
 def _default_loss(keras, model, data: TrainData):
