@@ -467,13 +467,15 @@ def _bench_tflm(models, accelerator, runs, mcu_profiles, output, as_json, as_csv
 @click.option("--threads", type=int, default=1, show_default=True, help="Threads for the latency measurements.")
 @click.option("-o", "--outdir", type=click.Path(), default="edgekit-out", show_default=True)
 @click.option("--force", is_flag=True, help="Redo variants finished in an earlier run with the same OUTDIR.")
+@click.option("--loss", help="Keras loss for every fine-tuning variant (default: the model's own, matched to the labels).")
 @click.option("--trust-model", is_flag=True, help="Allow Lambda layers and custom objects (runs code from the model).")
 @click.option("--trust-code", is_flag=True, help="Allow --data module:function (runs your code).")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json to stdout; no progress output.")
 @_device_options
 def optimize(model, data, val_split, recipe_file, list_recipes, dry_run, executor, target, device_profile, max_accuracy_drop,
              max_file_size, max_download, baseline, max_robustness_drop, no_robustness, max_size, max_latency, max_ram,
-             max_flash, threads, outdir, force, trust_model, trust_code, as_json, device, devices_file, accept_new_host_key):
+             max_flash, threads, outdir, force, loss, trust_model, trust_code, as_json, device, devices_file,
+             accept_new_host_key):
     """Try optimization variants of MODEL, measure each shipped artifact, rank them and recommend one.
 
     Writes OUTDIR/results.json, OUTDIR/report.html, OUTDIR/best.* and every artifact under OUTDIR/variants/.
@@ -537,6 +539,14 @@ def optimize(model, data, val_split, recipe_file, list_recipes, dry_run, executo
                                 max_robustness_drop),
     )
     recipes = _optimize_recipes(recipe_file)
+    if loss:
+        from dataclasses import replace
+
+        from edgekit.optimize.pipeline import default_recipes
+        from edgekit.optimize.train import check_loss_name
+
+        check_loss_name(loss)
+        recipes = [r.replace(train=replace(r.train, loss=loss)) for r in (recipes or default_recipes(target))]
     results = run_optimize(
         model, outdir, data=data, recipes=recipes, settings=settings, trust_model=trust_model, trust_code=trust_code,
         val_split=val_split, progress=Progress(not as_json),

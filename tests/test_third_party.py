@@ -189,3 +189,40 @@ def test_fine_tuning_freezes_batchnorm_statistics_and_reports_data_sizes(keras_t
         assert settings.batchnorm == ("frozen (1 layers)" if freeze else "trained (1 layers)")
     assert moved[True] == 0.0 and moved[False] > 1e-3, moved
     assert Recipe.from_yaml(recipe.to_yaml()).train.freeze_batchnorm is False
+
+
+# ---- item 8: the crossentropy is matched to the labels; --loss on optimize ---------------------------------
+@pytest.mark.slow
+def test_crossentropy_is_matched_to_the_labels(digits_keras, digits_data, tmp_path):
+    from edgekit._tf import tf_keras
+    from edgekit.keras.loading import load_keras_model
+    from edgekit.optimize import apply_recipe
+    from edgekit.recipe import RecipeError
+
+    keras = tf_keras()
+    onehot_model = keras.models.clone_model(digits_keras)
+    onehot_model.set_weights(digits_keras.get_weights())
+    onehot_model.compile(optimizer="adam", loss="categorical_crossentropy")  # saved for one-hot labels
+    onehot_model.save(tmp_path / "onehot.h5")
+    model = load_keras_model(tmp_path / "onehot.h5")
+    recipe = Recipe("p", prune=Prune(sparsity=0.5), train=Train(epochs=1))
+    result = apply_recipe(model, recipe, digits_data)  # integer labels: "Shapes (None, 1) and (None, 10)" before
+    assert result.training[0].loss.startswith("sparse_categorical_crossentropy (the model's categorical_crossentropy")
+    assert _accuracy(result.model, digits_data) >= 0.95
+    onehot = {**digits_data, "y_train": np.eye(10, dtype=np.float32)[digits_data["y_train"]],
+              "y_val": np.eye(10, dtype=np.float32)[digits_data["y_val"]]}
+    back = apply_recipe(digits_keras, recipe, onehot)  # compiled sparse, given one-hot labels
+    assert back.training[0].loss.startswith("categorical_crossentropy (the model's sparse_categorical_crossentropy")
+    with pytest.raises(RecipeError, match="takes one-hot labels, but arrays has class indices: use sparse_categorical_crossentropy"):
+        apply_recipe(model, recipe.replace(train=Train(epochs=1, loss="categorical_crossentropy")), digits_data)
+
+
+def test_optimize_takes_loss(digits_model_path, digits_data_path, tmp_path):
+    from click.testing import CliRunner
+
+    from edgekit.cli import cli
+
+    bad = CliRunner().invoke(cli, ["optimize", str(digits_model_path), "--data", str(digits_data_path), "--loss", "nope",
+                                   "-o", str(tmp_path / "out")])
+    assert bad.exit_code == 1 and "'nope' is not a Keras loss name" in bad.output
+    assert not (tmp_path / "out" / "results.json").exists()

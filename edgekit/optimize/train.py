@@ -46,8 +46,17 @@ def steps_per_epoch(data: TrainData, train: Train) -> int:
     return max(1, math.ceil(len(data.x_train) / train.batch_size))
 
 
+# The two crossentropies differ only in the labels they take: class indices (sparse) or one-hot rows.
+CROSSENTROPY = {"sparse_categorical_crossentropy": "SparseCategoricalCrossentropy",
+                "categorical_crossentropy": "CategoricalCrossentropy"}
+
+
 def compile_for_training(model, original, data: TrainData, train: Train) -> TrainSettings:
-    """Compile ``model`` (a wrapped copy) with the recipe's settings, else ``original``'s, else defaults."""
+    """Compile ``model`` (a wrapped copy) with the recipe's settings, else ``original``'s, else defaults.
+
+    A crossentropy loss is matched to the labels: the model's own ``categorical_crossentropy`` fine-tunes on class
+    indices as ``sparse_categorical_crossentropy`` (and the reverse for one-hot labels), keeping ``from_logits``,
+    and the settings say so; a recipe's loss that does not fit the labels is an error."""
     keras = tf_keras()
     if not data.labelled and train.distill is False:
         raise DataError(f"{data.source} has inputs only (no labels): fine-tuning can only learn from the original "
@@ -68,15 +77,21 @@ def compile_for_training(model, original, data: TrainData, train: Train) -> Trai
         return TrainSettings(spec.describe(), type(optimizer).__name__, lr, train.epochs, train.batch_size,
                              steps_per_epoch(data, train), "distillation", spec, **sizes)
     source = "default"
+    sparse = data.y_train.ndim == 1
     if train.loss is not None:
-        try:
-            loss = keras.losses.get(train.loss)
-        except (ValueError, TypeError):
-            raise RecipeError(f"train.loss {train.loss!r} is not a Keras loss name (e.g. sparse_categorical_crossentropy, mse)") from None
-        loss_name, source = train.loss, "recipe"
+        check_loss_name(train.loss)
+        if train.loss in CROSSENTROPY and (train.loss.startswith("sparse") != sparse):
+            other = next(n for n in CROSSENTROPY if n != train.loss)
+            raise RecipeError(f"train.loss {train.loss} takes {'class indices' if train.loss.startswith('sparse') else 'one-hot labels'}, "
+                              f"but {data.source} has {'class indices' if sparse else 'one-hot labels'}: use {other}")
+        loss, loss_name, source = _named_loss(keras, train.loss, None, original), train.loss, "recipe"
     elif getattr(original, "loss", None) is not None:
-        loss = original.loss
-        loss_name, source = getattr(loss, "__name__", None) or getattr(loss, "name", None) or str(loss), "model"
+        loss, source = original.loss, "model"
+        loss_name, from_logits = _loss_identity(loss)
+        if loss_name in CROSSENTROPY and loss_name.startswith("sparse") != sparse:
+            matched = next(n for n in CROSSENTROPY if n != loss_name)
+            loss = _named_loss(keras, matched, from_logits, original)
+            loss_name = f"{matched} (the model's {loss_name}, matched to {'class-index' if sparse else 'one-hot'} labels)"
     else:
         loss, loss_name = _default_loss(keras, original, data)
     optimizer, lr = _optimizer(keras, original, train)
@@ -99,10 +114,40 @@ def batch_norm_layers(model) -> list:
     return found
 
 
-def _default_loss(keras, model, data: TrainData):
+def check_loss_name(name: str) -> None:
+    try:
+        tf_keras().losses.get(name)
+    except (ValueError, TypeError):
+        raise RecipeError(f"train.loss {name!r} is not a Keras loss name (e.g. sparse_categorical_crossentropy, mse)") from None
+
+
+def _loss_identity(loss) -> tuple[str, bool | None]:
+    """(name, from_logits or None) of a compiled loss: a name, a function or a Loss object."""
+    if isinstance(loss, str):
+        return loss, None
+    config = loss.get_config() if hasattr(loss, "get_config") else {}
+    name = config.get("name") if isinstance(config.get("name"), str) else getattr(loss, "__name__", str(loss))
+    return name, config.get("from_logits")
+
+
+def _named_loss(keras, name: str, from_logits: bool | None, model):
+    """The loss ``name``; a crossentropy as its class with ``from_logits`` (by default: whether the model ends in
+    logits — a bare name would take logits for probabilities)."""
+    if name not in CROSSENTROPY:
+        return keras.losses.get(name)
+    if from_logits is None:
+        from_logits = not _ends_in_probabilities(model)
+    return getattr(keras.losses, CROSSENTROPY[name])(from_logits=from_logits)
+
+
+def _ends_in_probabilities(model) -> bool:
     last = model.layers[-1]
     activation = getattr(getattr(last, "activation", None), "__name__", "")
-    probabilities = activation in ("softmax", "sigmoid") or type(last).__name__ == "Softmax"
+    return activation in ("softmax", "sigmoid") or type(last).__name__ == "Softmax"
+
+
+def _default_loss(keras, model, data: TrainData):
+    probabilities = _ends_in_probabilities(model)
     if data.y_train.ndim == 1:
         return keras.losses.SparseCategoricalCrossentropy(from_logits=not probabilities), "sparse_categorical_crossentropy"
     if data.y_train.ndim == 2 and data.y_train.shape[1] > 1 and np.allclose(data.y_train.sum(axis=1), 1):
