@@ -199,3 +199,26 @@ def ten_input_model():
     rng = np.random.default_rng(0)
     data = {f"input_{i + 1}": rng.normal(size=(48, *s)).astype(np.float32) for i, s in enumerate(shapes)}
     return model, data
+
+
+def keras24_savedmodel(model, path):
+    """``model`` (tf-keras) saved as Keras 2.4 did: a SavedModel whose Keras metadata sits inside saved_model.pb
+    (Keras 2.5+ writes it to keras_metadata.pb). Made from a current save by moving the metadata across."""
+    from tf_keras.protobuf import saved_metadata_pb2
+
+    from edgekit._tf import tf
+
+    tf()
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    model.save(str(path), save_format="tf")
+    metadata = saved_metadata_pb2.SavedMetadata()
+    metadata.ParseFromString((path / "keras_metadata.pb").read_bytes())
+    saved = saved_model_pb2.SavedModel()
+    saved.ParseFromString((path / "saved_model.pb").read_bytes())
+    graph = saved.meta_graphs[0].object_graph_def
+    for node in metadata.nodes:
+        graph.nodes[node.node_id].user_object.metadata = node.metadata
+    (path / "saved_model.pb").write_bytes(saved.SerializeToString())
+    (path / "keras_metadata.pb").unlink()
+    return path

@@ -226,3 +226,17 @@ def test_optimize_takes_loss(digits_model_path, digits_data_path, tmp_path):
                                    "-o", str(tmp_path / "out")])
     assert bad.exit_code == 1 and "'nope' is not a Keras loss name" in bad.output
     assert not (tmp_path / "out" / "results.json").exists()
+
+
+# ---- item 7: Keras 2.4 SavedModels (metadata inside saved_model.pb) load as Keras models -------------------
+def test_keras24_savedmodel_loads_for_fine_tuning(digits_keras, digits_data, tmp_path):
+    from conftest import keras24_savedmodel
+
+    from edgekit.keras.bridge import load_as_tf_keras
+    from edgekit.keras.loading import inspect_model_file
+
+    path = keras24_savedmodel(digits_keras, tmp_path / "ds_cnn")
+    assert inspect_model_file(path).keras_version.startswith("2.")
+    loaded = load_as_tf_keras(path)  # refused as "a plain SavedModel without Keras metadata" before
+    assert loaded.direction == "tf_keras"
+    assert _accuracy(loaded.model, digits_data) == _accuracy(digits_keras, digits_data)

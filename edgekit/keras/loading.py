@@ -124,6 +124,8 @@ def _inspect_savedmodel(p: Path) -> ModelFile:
     version = None
     if (p / "keras_metadata.pb").is_file():
         version = "2"  # only Keras 2 writes keras_metadata.pb next to a SavedModel
+    elif graph.keras_objects:  # Keras 2.4 and older kept this metadata inside saved_model.pb; tf-keras loads those
+        version = next((str(o["keras_version"]) for o in graph.keras_objects if o.get("keras_version")), None)
     config = {"layers": list(graph.keras_objects)} if graph.keras_objects else None
     return ModelFile(p, "savedmodel", version, config, graph)
 
