@@ -240,3 +240,21 @@ def test_keras24_savedmodel_loads_for_fine_tuning(digits_keras, digits_data, tmp
     loaded = load_as_tf_keras(path)  # refused as "a plain SavedModel without Keras metadata" before
     assert loaded.direction == "tf_keras"
     assert _accuracy(loaded.model, digits_data) == _accuracy(digits_keras, digits_data)
+
+
+# ---- item 10: edgekit reloads its own QAT .h5 ---------------------------------------------------------------
+@pytest.mark.slow
+def test_own_qat_h5_reloads_and_converts(digits_keras, digits_data, tmp_path):
+    from edgekit.convert import to_tflite
+    from edgekit.keras.bridge import BridgeResult, save_like_source
+    from edgekit.keras.loading import load_keras_model
+    from edgekit.optimize import apply_recipe
+
+    small = {k: v[:300] for k, v in digits_data.items()}
+    qat = apply_recipe(digits_keras, Recipe("qat", quantize=Quantize(mode="int8", aware=True), train=Train(epochs=1)), small)
+    path, _ = save_like_source(qat.model, BridgeResult(digits_keras, "tf_keras", 0.0, 0.0, 0.0, "none", 0), tmp_path / "qat.h5")
+    reloaded = load_keras_model(path)  # refused as unsafe, and "Unknown layer: QuantizeLayer" with trust, before
+    x = digits_data["x_val"][:64]
+    np.testing.assert_allclose(reloaded.predict(x, verbose=0), qat.model.predict(x, verbose=0), atol=1e-5)
+    artifact = to_tflite(path, tmp_path / "qat_int8.tflite", quantize="int8")  # QAT ranges: no calibration needed
+    assert artifact.calibration == "quantization-aware training" and artifact.parity.top1_agreement >= 0.9

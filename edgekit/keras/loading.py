@@ -166,7 +166,8 @@ def code_carrying_layers(config: dict | None, builtin: frozenset[str] | set[str]
             continue  # a built-in function referenced by name (a loss or metric), looked up, never deserialized
         custom = (
             name in CODE_LAYERS
-            or (isinstance(module, str) and not module.startswith(KERAS_MODULES))
+            or (isinstance(module, str) and not module.startswith(KERAS_MODULES)
+                and not (module.startswith("tensorflow_model_optimization.") and name in builtin))
             or (isinstance(registered, str) and "Custom>" not in registered and ">" in registered)
             or (builtin and "config" in item and item.get("module") is None and name not in builtin and _looks_like_layer(item))
         )
@@ -264,8 +265,41 @@ def load_keras_model(path: str | Path, trust_model: bool = False, custom_objects
             f"{model_file.path} is a plain SavedModel without Keras metadata; it cannot be loaded as a Keras model"
         )
     keras = tf_keras()
-    check_safe(model_file, trust_model, _tf_keras_builtins(keras))
-    return _load(keras, model_file, trust_model, custom_objects=custom_objects)
+    known = _tfmot_objects() if _names_tfmot(model_file.config) else {}
+    check_safe(model_file, trust_model, _tf_keras_builtins(keras) | set(known))
+    return _load(keras, model_file, trust_model, custom_objects={**known, **(custom_objects or {})})
+
+
+# Classes only a tfmot-wrapped model names: a quantization-aware-training model (what edgekit quantize --mode qat
+# and the QAT variants of optimize write) loads with tfmot's objects.
+TFMOT_MARKERS = frozenset({"QuantizeLayer", "QuantizeWrapper", "QuantizeWrapperV2", "QuantizeAnnotate"})
+
+
+def _names_tfmot(config: dict | None) -> bool:
+    return any(item.get("class_name") in TFMOT_MARKERS for item in _layer_configs(config or {}))
+
+
+def _tfmot_objects() -> dict[str, type]:
+    """tfmot's serializable classes: QAT wrappers, quantize configs and quantizers (also the prune- and
+    cluster-preserving ones of PQAT/CQAT). Classes of an installed library, looked up by name: no code from the file."""
+    from edgekit._tf import tfmot
+
+    mot = tfmot()
+    from tensorflow_model_optimization.python.core.quantization.keras import quantizers
+    from tensorflow_model_optimization.python.core.quantization.keras.collab_opts.cluster_preserve import (
+        cluster_preserve_quantize_registry as cluster_preserve,
+    )
+    from tensorflow_model_optimization.python.core.quantization.keras.collab_opts.prune_preserve import (
+        prune_preserve_quantize_registry as prune_preserve,
+    )
+
+    objects: dict[str, type] = {}
+    for table in mot.quantization.keras.quantize_scope().custom_objects:
+        objects.update(table)
+    for module in (prune_preserve, cluster_preserve):
+        objects.update({name: cls for name, cls in vars(module).items()
+                        if isinstance(cls, type) and issubclass(cls, quantizers.Quantizer)})
+    return objects
 
 
 def is_keras3_model(obj: Any) -> bool:

@@ -46,6 +46,7 @@ def steps_per_epoch(data: TrainData, train: Train) -> int:
     return max(1, math.ceil(len(data.x_train) / train.batch_size))
 
 
+_frozen: dict[int, list] = {}  # id(model) -> the BatchNormalization layers compile_for_training froze for fit()
 # The two crossentropies differ only in the labels they take: class indices (sparse) or one-hot rows.
 CROSSENTROPY = {"sparse_categorical_crossentropy": "SparseCategoricalCrossentropy",
                 "categorical_crossentropy": "CategoricalCrossentropy"}
@@ -61,15 +62,17 @@ def compile_for_training(model, original, data: TrainData, train: Train) -> Trai
     if not data.labelled and train.distill is False:
         raise DataError(f"{data.source} has inputs only (no labels): fine-tuning can only learn from the original "
                         "model's outputs; set train.distill to true or leave it unset (--distill)")
+    if (train.distill or not data.labelled) and train.loss is not None:
+        raise RecipeError(f"train.loss {train.loss!r} and distillation exclude each other: distillation brings "
+                          "its own loss; drop train.loss or set train.distill to false")
     norms = batch_norm_layers(model)
-    for layer in norms if train.freeze_batchnorm else ():
+    frozen = [layer for layer in norms if layer.trainable] if train.freeze_batchnorm else []
+    for layer in frozen:
         layer.trainable = False  # inference mode: its moving statistics (and scale/offset) stay as trained
+    _frozen[id(model)] = frozen  # trainable again after fit(): a QAT model with them frozen cannot be saved as .h5
     sizes = {"train_samples": len(data.x_train), "held_out_samples": len(data.x_val),
              "batchnorm": f"{'frozen' if train.freeze_batchnorm else 'trained'} ({len(norms)} layers)" if norms else "none"}
     if train.distill or not data.labelled:
-        if train.loss is not None:
-            raise RecipeError(f"train.loss {train.loss!r} and distillation exclude each other: distillation brings "
-                              "its own loss; drop train.loss or set train.distill to false")
         spec = distillation_for(original, data.y_train, train.temperature, train.distill_weight)
         optimizer, lr = _optimizer(keras, original, train)
         with quiet_native():
@@ -188,3 +191,6 @@ def fit(model, data: TrainData, train: Train, settings: TrainSettings, progress:
                           verbose=0, shuffle=True, callbacks=[*callbacks, progress.keras_callback(advance)])
         except (ValueError, TypeError) as exc:
             raise DataError(f"fine-tuning ({what}) failed on {data.source}: {str(exc).strip().splitlines()[-1][:300]}") from None
+        finally:
+            for layer in _frozen.pop(id(model), ()):
+                layer.trainable = True
