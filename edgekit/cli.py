@@ -121,9 +121,11 @@ def main() -> None:
 @click.option("--static-batch", is_flag=True, help="ONNX: fix the batch dimension to 1 (default: dynamic).")
 @click.option("-o", "--output", type=click.Path(), help="Output path (default: next to the model).")
 @click.option("--trust-model", is_flag=True, help="Allow Lambda layers and custom objects (runs code from the model).")
+@click.option("--custom-objects", "custom_objects", multiple=True, metavar="MODULE:NAME", help="A class the model file names (subclassed model, custom layer), imported from your code (needs --trust-code); repeatable.")
+@click.option("--trust-code", is_flag=True, help="Allow --custom-objects to import your code.")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable results.")
 def convert(model, to, quantize, calibration, calibration_method, io_dtype, eval_data, input_range, allow_low_parity, opset,
-            static_batch, output, trust_model, as_json):
+            static_batch, output, trust_model, custom_objects, trust_code, as_json):
     """Convert a Keras model (.h5, .keras, SavedModel) to TFLite, ONNX or an Edge-TPU-ready TFLite.
 
     Every conversion is checked against the Keras model (parity) and reported with its size.
@@ -140,7 +142,10 @@ def convert(model, to, quantize, calibration, calibration_method, io_dtype, eval
 
     from edgekit.convert import convert as run_convert
     from edgekit.convert.report import artifact_table
+    from edgekit.keras.loading import register_custom_objects
     from edgekit.optimize.progress import Progress
+
+    register_custom_objects(custom_objects, trust_code)
 
     what = f"{Path(model).name} → {to}" + (f" {quantize}" if quantize != "none" else "")
     with Progress(not as_json and sys.stderr.isatty()).task(f"converting {what} (then checking parity)"):  # a live spinner on a terminal only
@@ -469,12 +474,13 @@ def _bench_tflm(models, accelerator, runs, mcu_profiles, output, as_json, as_csv
 @click.option("--force", is_flag=True, help="Redo variants finished in an earlier run with the same OUTDIR.")
 @click.option("--loss", help="Keras loss for every fine-tuning variant (default: the model's own, matched to the labels).")
 @click.option("--trust-model", is_flag=True, help="Allow Lambda layers and custom objects (runs code from the model).")
-@click.option("--trust-code", is_flag=True, help="Allow --data module:function (runs your code).")
+@click.option("--trust-code", is_flag=True, help="Allow --data module:function and --custom-objects (runs your code).")
+@click.option("--custom-objects", "custom_objects", multiple=True, metavar="MODULE:NAME", help="A class the model file names (subclassed model, custom layer), imported from your code (needs --trust-code); repeatable.")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json to stdout; no progress output.")
 @_device_options
 def optimize(model, data, val_split, recipe_file, list_recipes, dry_run, executor, target, device_profile, max_accuracy_drop,
              max_file_size, max_download, baseline, max_robustness_drop, no_robustness, max_size, max_latency, max_ram,
-             max_flash, threads, outdir, force, loss, trust_model, trust_code, as_json, device, devices_file,
+             max_flash, threads, outdir, force, loss, trust_model, trust_code, custom_objects, as_json, device, devices_file,
              accept_new_host_key):
     """Try optimization variants of MODEL, measure each shipped artifact, rank them and recommend one.
 
@@ -547,6 +553,9 @@ def optimize(model, data, val_split, recipe_file, list_recipes, dry_run, executo
 
         check_loss_name(loss)
         recipes = [r.replace(train=replace(r.train, loss=loss)) for r in (recipes or default_recipes(target))]
+    from edgekit.keras.loading import register_custom_objects
+
+    register_custom_objects(custom_objects, trust_code)
     results = run_optimize(
         model, outdir, data=data, recipes=recipes, settings=settings, trust_model=trust_model, trust_code=trust_code,
         val_split=val_split, progress=Progress(not as_json),
@@ -587,6 +596,8 @@ def _technique_options(func):
         click.option("--val-split", type=float, default=None, help="Held-out share for data given as x/y or a folder (0.2)."),
         click.option("--trust-code", is_flag=True, help="Allow --data module:function to run your code."),
         click.option("--trust-model", is_flag=True, help="Load a model with Lambda or custom layers (runs its code)."),
+        click.option("--custom-objects", "custom_objects", multiple=True, metavar="MODULE:NAME",
+                     help="A class the model file names, imported from your code (needs --trust-code); repeatable."),
         click.option("--recipe", "recipe_file", type=click.Path(exists=True, dir_okay=False), default=None,
                      help="Run this recipe YAML instead of the technique options (the .recipe.yaml of a run reproduces it)."),
         click.option("--epochs", type=int, default=None, help="Fine-tuning epochs (default 2)."),
@@ -650,9 +661,11 @@ def _run_technique(ctx: click.Context, command: str, build, kw: dict) -> None:
             recipe = recipe.replace(formats=("tflite", "onnx"))
         recipe = Recipe.from_dict(recipe.to_dict())  # validate the combination once more, as a file would be
     output = kw["output"] or f"{Path(kw['model']).stem}-{command}.h5"
+    from edgekit.keras.loading import register_custom_objects
     from edgekit.optimize import Progress, optimize_model
     from edgekit.optimize.table import format_result
 
+    register_custom_objects(kw["custom_objects"], kw["trust_code"])
     bound = kw.get("max_accuracy_drop")
     result = optimize_model(kw["model"], recipe, kw["data"], output, calibration=kw["calibration"],
                             progress=Progress(not kw["as_json"]), trust_model=kw["trust_model"],

@@ -258,3 +258,58 @@ def test_own_qat_h5_reloads_and_converts(digits_keras, digits_data, tmp_path):
     np.testing.assert_allclose(reloaded.predict(x, verbose=0), qat.model.predict(x, verbose=0), atol=1e-5)
     artifact = to_tflite(path, tmp_path / "qat_int8.tflite", quantize="int8")  # QAT ranges: no calibration needed
     assert artifact.calibration == "quantization-aware training" and artifact.parity.top1_agreement >= 0.9
+
+
+# ---- item 9: subclassed Keras 3 models: --custom-objects under --trust-code, a whole error line, auto-wrapping --
+SUBCLASSED = '''
+import keras
+
+
+class Tagger(keras.Model):
+    def __init__(self, units=8, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.hidden = keras.layers.Dense(units, activation="relu")
+        self.head = keras.layers.Dense(3)
+
+    def call(self, x):
+        return self.head(self.hidden(x))
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+'''
+
+
+@pytest.mark.slow
+def test_subclassed_keras3_model_loads_with_custom_objects_and_converts(tmp_path, monkeypatch):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (tmp_path / "user_models.py").write_text(SUBCLASSED)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import user_models
+
+    from edgekit.convert import to_tflite
+
+    model = user_models.Tagger(name="tagger")
+    model(np.zeros((2, 5), np.float32))  # built by a call: no .inputs
+    artifact = to_tflite(model, tmp_path / "api.tflite")  # wrapped in a Functional model for the user
+    assert artifact.parity.rel_max < 1e-4
+    model.save(tmp_path / "tagger.keras")
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+
+    def cli(*extra):
+        return subprocess.run([sys.executable, "-m", "edgekit", "convert", "tagger.keras", "-o", "t.tflite", *extra],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+
+    unknown = cli("--trust-model")
+    assert unknown.returncode == 1
+    assert unknown.stderr.strip().splitlines()[-1].endswith("pass --custom-objects user_models:Tagger --trust-code "
+                                                            "(in Python: import it, or custom_objects={...})")
+    assert "--trust-code" in cli("--custom-objects", "user_models:Tagger").stderr
+    done = cli("--custom-objects", "user_models:Tagger", "--trust-code")
+    assert done.returncode == 0, done.stderr[-1500:]
+    assert (tmp_path / "t.tflite").is_file()

@@ -28,10 +28,7 @@ class Keras3Source:
 
         tf_ = tf()
         if not getattr(model, "inputs", None):
-            raise ModelLoadError(
-                "this Keras 3 model has no defined inputs (a subclassed model that was never built); "
-                "build it on an input shape or save it as a Functional/Sequential model"
-            )
+            model = as_functional(model)
         self.keras_model = model
         self.name = name or model.name
         self.input_specs = [(t.name, tuple(None if d is None else int(d) for d in t.shape)) for t in model.inputs]
@@ -73,6 +70,23 @@ class Keras3Source:
             return {n: o for n, o in zip(names, outs)}
 
         return serve
+
+
+def as_functional(model: Any) -> Any:
+    """A built subclassed Keras 3 model wrapped in a Functional model on the input shape it was built with (its
+    ``build_config``), so that it has the inputs conversion needs; the caller's model is shared, not changed."""
+    from edgekit._tf import keras3
+
+    keras = keras3()
+    shape = (model.get_build_config() or {}).get("input_shape") if getattr(model, "built", False) else None
+    if not shape or not isinstance(shape, (list, tuple)) or not all(isinstance(d, (int, type(None))) for d in shape):
+        raise ModelLoadError(
+            f"{model.name} ({type(model).__name__}) has no defined inputs: a subclassed model that was never built, "
+            "or built on several inputs; call it once on data (or model.build(shape)), or wrap it in a Functional model"
+        )
+    inputs = keras.Input(batch_shape=(None, *shape[1:]), name="input")
+    outputs = model(inputs)
+    return keras.Model(inputs, outputs, name=model.name)
 
 
 def _output_names(model: Any) -> list[str]:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import yaml
 
@@ -164,6 +165,8 @@ def code_carrying_layers(config: dict | None, builtin: frozenset[str] | set[str]
         registered = item.get("registered_name")
         if module == "builtins" and name == "function" and isinstance(item.get("config"), str):
             continue  # a built-in function referenced by name (a loss or metric), looked up, never deserialized
+        if (name, module) in _registered or (module is None and name in {n for n, _ in _registered}):
+            continue  # a class the user named with --custom-objects (imported under --trust-code)
         custom = (
             name in CODE_LAYERS
             or (isinstance(module, str) and not module.startswith(KERAS_MODULES)
@@ -173,6 +176,42 @@ def code_carrying_layers(config: dict | None, builtin: frozenset[str] | set[str]
         )
         if custom and name not in found:
             found.append(name)
+    return found
+
+
+_registered: set[tuple[str, str]] = set()  # (class name, module) registered by register_custom_objects
+
+
+def register_custom_objects(specs: Sequence[str], trust_code: bool = False) -> dict[str, Any]:
+    """``--custom-objects module:NAME``: import the user's module (this runs its code, so only with ``trust_code``)
+    and make ``NAME`` known to both Kerases' loaders for this process, so a model file naming that class (a
+    subclassed model, a custom layer) loads without ``trust_model``. Returns ``{NAME: object}``."""
+    import importlib
+    import os
+    import sys
+
+    if specs and not trust_code:
+        raise UnsafeModelError(f"--custom-objects {' '.join(specs)} imports and runs your code; add --trust-code to allow it")
+    found: dict[str, Any] = {}
+    for spec in specs:
+        module_name, _, name = spec.partition(":")
+        if not module_name or not name or not all(p.isidentifier() for p in module_name.split(".")) or not name.isidentifier():
+            raise ModelLoadError(f"--custom-objects {spec!r}: expected module:NAME, e.g. mymodels:Tagger")
+        if os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as exc:
+            raise ModelLoadError(f"--custom-objects {spec!r}: cannot import {module_name!r}: {exc}") from None
+        if not hasattr(module, name):
+            raise ModelLoadError(f"--custom-objects {spec!r}: module {module_name!r} has no {name!r}")
+        found[name] = getattr(module, name)
+        _registered.add((name, module_name))
+    if found:
+        from edgekit._tf import keras3, tf_keras
+
+        keras3().saving.get_custom_objects().update(found)
+        tf_keras().utils.get_custom_objects().update(found)
     return found
 
 
@@ -221,7 +260,8 @@ def check_safe(model_file: ModelFile, trust_model: bool, builtin: frozenset[str]
     if risky:
         raise UnsafeModelError(
             f"{model_file.path} contains {', '.join(risky)}, which would run code from the model file or a custom "
-            f"module when loaded; refused by default. {_TRUST}"
+            f"module when loaded; refused by default. {_TRUST}; a class from your own code loads with --custom-objects "
+            "MODULE:NAME --trust-code"
         )
     reading = file_reading_layers(model_file.config)
     if reading:
@@ -356,6 +396,15 @@ def _load(keras: Any, model_file: ModelFile, trust_model: bool, **options: Any):
             raise UnsafeModelError(
                 f"{model_file.path} carries code that Keras' safe_mode refuses to load ({message[:200]}); pass "
                 "--trust-model (trust_model=True) only for a model you trust"
+            ) from None
+        missing = re.search(r"Could not locate (?:class|function) '([^']+)'", message)
+        if missing:
+            module = re.search(r"'module': '([^']+)'", message)
+            where = f"{module.group(1)}:{missing.group(1)}" if module else f"MODULE:{missing.group(1)}"
+            raise ModelLoadError(
+                f"{model_file.path} uses {missing.group(1)}, a class Keras cannot find (a subclassed model or custom "
+                f"layer defined in your code); pass --custom-objects {where} --trust-code (in Python: import it, or "
+                "custom_objects={...})"
             ) from None
         if "Unknown" in message or "custom_objects" in message:
             raise ModelLoadError(
