@@ -313,3 +313,36 @@ def test_subclassed_keras3_model_loads_with_custom_objects_and_converts(tmp_path
     done = cli("--custom-objects", "user_models:Tagger", "--trust-code")
     assert done.returncode == 0, done.stderr[-1500:]
     assert (tmp_path / "t.tflite").is_file()
+
+
+# ---- item 5: LSTM MACs (a Keras 3 LSTM converts to WHILE loops) and LSTM sparsity in the summaries -----------
+@pytest.mark.slow
+def test_lstm_macs_and_pruned_lstm_sparsity(keras, tmp_path):
+    from edgekit._tf import tf_keras
+    from edgekit.convert import to_onnx, to_tflite
+    from edgekit.device_bench.graph_stats import model_stats
+    from edgekit.optimize import apply_recipe
+    from edgekit.optimize.tflite_weights import tflite_weight_stats
+
+    layers = keras.layers
+    model3 = keras.Sequential([keras.Input((100, 8), name="x"), layers.LSTM(50, return_sequences=True, name="lstm1"),
+                               layers.LSTM(50, name="lstm2"), layers.Dense(4, name="out")], name="two_lstm")
+    expected = 100 * 4 * 50 * (8 + 50) + 100 * 4 * 50 * (50 + 50) + 50 * 4  # gate matmuls per step, then the Dense
+    tflite = to_tflite(model3, tmp_path / "k3.tflite")
+    assert model_stats(tflite.path).op_counts.get("WHILE") == 2  # one step was counted: 0.03 M instead of 3.16 M
+    assert model_stats(tflite.path).macs == expected
+    assert model_stats(to_onnx(model3, tmp_path / "k3.onnx").path).macs == expected
+
+    k2 = tf_keras()
+    k2.utils.set_random_seed(0)
+    model2 = k2.Sequential([k2.Input((10, 4), name="x"), k2.layers.LSTM(16, name="lstm"), k2.layers.Dense(3, name="out")])
+    model2.compile("adam", "sparse_categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    data = {"x_train": rng.normal(size=(64, 10, 4)).astype(np.float32), "y_train": rng.integers(0, 3, 64),
+            "x_val": rng.normal(size=(16, 10, 4)).astype(np.float32), "y_val": rng.integers(0, 3, 16)}
+    pruned = apply_recipe(model2, Recipe("p", prune=Prune(sparsity=0.5, skip_first_last=False), train=Train(epochs=1)), data)
+    lstm = next(l for l in pruned.layers if l.name == "lstm")
+    assert lstm.weights == 4 * 16 * (4 + 16) and lstm.sparsity == pytest.approx(0.5, abs=0.01)  # kernel + recurrent
+    artifact = to_tflite(pruned.model, tmp_path / "pruned.tflite")
+    (shipped,) = [s for s in tflite_weight_stats(artifact.path, ["lstm", "out"]) if s.op == "UNIDIRECTIONAL_SEQUENCE_LSTM"]
+    assert shipped.count == 4 * 16 * (4 + 16) and shipped.sparsity == pytest.approx(0.5, abs=0.01)

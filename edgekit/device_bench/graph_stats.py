@@ -228,22 +228,24 @@ def _tally(ops: list[_Op], rules: dict[str, Callable[[_Op], tuple[int, int | Non
         _acc(op_counts, op.type, 1)
         if op.attrs.get("weight_prep"):  # dequantizing a constant weight: done once, not per inference
             continue
+        repeat = op.attrs.get("repeat", 1)  # the body of a loop (a Keras 3 RNN's WHILE) runs once per step
         for shape, dtype, const in zip(op.inputs, op.input_dtypes, op.input_const):
             if shape is not None and dtype and not const:
-                activation_bytes += _prod(shape) * _itemsize(dtype)
+                activation_bytes += _prod(shape) * _itemsize(dtype) * repeat
         for shape, dtype in zip(op.outputs, op.output_dtypes):
             if shape is not None and dtype:
-                activation_bytes += _prod(shape) * _itemsize(dtype)
+                activation_bytes += _prod(shape) * _itemsize(dtype) * repeat
         rule = rules.get(op.type)
         if rule is None:
             dtype = (op.output_dtypes[0] if op.output_dtypes else None) or "float32"
-            _acc(elementwise_by_dtype, dtype, _elementwise_ops(op, op.attrs.get("window", 1)))
+            _acc(elementwise_by_dtype, dtype, _elementwise_ops(op, op.attrs.get("window", 1)) * repeat)
             continue
         try:
             macs, w_index = rule(op)
         except (TypeError, IndexError):  # a shape the file leaves unknown
             unknown.add(op.type)
             continue
+        macs *= repeat
         _acc(macs_by_op, op.type, macs)
         act = op.input_dtypes[0] if op.input_dtypes and op.input_dtypes[0] else "float32"
         if op.type in ("TRANSPOSE_CONV", "CONV_3D_TRANSPOSE"):
@@ -315,6 +317,7 @@ def _tflite_stats(path: Path) -> ModelStats:
         counted_buffers: set[int] = set()
         params = 0
         bytes_by_dtype: dict[str, int] = {}
+        repeats = _loop_repeats(model, data, schema, opcodes)
         for g in range(model.SubgraphsLength()):
             sub = model.Subgraphs(g)
             tensors = []
@@ -329,6 +332,8 @@ def _tflite_stats(path: Path) -> ModelStats:
                 ins = [int(i) for i in op.InputsAsNumpy()] if op.InputsLength() else []
                 outs = [int(i) for i in op.OutputsAsNumpy()] if op.OutputsLength() else []
                 attrs = _tflite_attrs(schema, op, kind)
+                if repeats.get(g, 1) > 1:
+                    attrs["repeat"] = repeats[g]
                 is_const = [i >= 0 and (tensors[i][3] > 0 or i in derived_const) for i in ins]
                 if kind == "DEQUANTIZE" and ins and is_const[0]:
                     derived_const.update(outs)
@@ -367,6 +372,44 @@ def _tflite_stats(path: Path) -> ModelStats:
     if customs:
         notes.append("custom ops are not counted in MACs: " + ", ".join(customs))
     return _stats(path, "tflite", params, tally, bytes_by_dtype, notes)
+
+
+def _loop_repeats(model: Any, data: bytes, schema: Any, opcodes: list[str]) -> dict[int, int]:
+    """How many times each WHILE body (and condition) subgraph runs per inference: the smallest constant its
+    condition compares the loop counter with (``i < T``, ``i < max_iterations``, as a Keras 3 RNN converts), times
+    the repeats of the subgraph the WHILE sits in. A loop without such a constant counts once (and a note says so
+    via the caller's MAC total being per iteration)."""
+    import numpy as np
+
+    loops = []  # (parent subgraph, cond, body)
+    for g in range(model.SubgraphsLength()):
+        sub = model.Subgraphs(g)
+        for o in range(sub.OperatorsLength()):
+            op = sub.Operators(o)
+            if opcodes[op.OpcodeIndex()] != "WHILE" or op.BuiltinOptions() is None:
+                continue
+            opts = schema.WhileOptions()
+            opts.Init(op.BuiltinOptions().Bytes, op.BuiltinOptions().Pos)
+            loops.append((g, int(opts.CondSubgraphIndex()), int(opts.BodySubgraphIndex())))
+    repeats: dict[int, int] = {}
+    for parent, cond, body in loops:
+        bounds = []
+        sub = model.Subgraphs(cond)
+        for o in range(sub.OperatorsLength()):
+            op = sub.Operators(o)
+            if opcodes[op.OpcodeIndex()] not in ("LESS", "LESS_EQUAL") or op.InputsLength() != 2:
+                continue
+            tensor = sub.Tensors(int(op.Inputs(1)))
+            raw = tflite_file.buffer_bytes(model, data, tensor.Buffer())
+            kind = tflite_file.tensor_type(tensor.Type())
+            if raw and kind in ("int32", "int64") and len(raw) == np.dtype(kind).itemsize:
+                bound = int(np.frombuffer(raw, kind)[0]) + (opcodes[op.OpcodeIndex()] == "LESS_EQUAL")
+                if bound > 0:
+                    bounds.append(bound)
+        times = min(bounds) if bounds else 1
+        for g in (cond, body):
+            repeats[g] = times * repeats.get(parent, 1)
+    return repeats
 
 
 def _tflite_attrs(schema: Any, op: Any, kind: str) -> dict[str, Any]:

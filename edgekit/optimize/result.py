@@ -124,7 +124,11 @@ def keras_weight_stats(model) -> list[WeightStats]:
         if weight is None:
             continue
         inner = getattr(layer, "layer", layer)
-        stats.append(tensor_stats(weight.name, inner.name, type(inner).__name__, np.asarray(weight.numpy())))
+        values = np.asarray(weight.numpy())
+        recurrent = next((w for w in layer.weights if w.name.split("/")[-1].split(":")[0] == "recurrent_kernel"), None)
+        if recurrent is not None and values.ndim == 2:  # an RNN's kernel and recurrent kernel: both are pruned
+            values = np.concatenate([values, np.asarray(recurrent.numpy())], axis=0)
+        stats.append(tensor_stats(weight.name, inner.name, type(inner).__name__, values))
     return stats
 
 

@@ -20,6 +20,10 @@ from edgekit.optimize.metrics import WeightStats, tensor_stats
 WEIGHT_OPS = {"CONV_2D": 1, "DEPTHWISE_CONV_2D": 1, "FULLY_CONNECTED": 1, "TRANSPOSE_CONV": 1, "CONV_3D": 1}
 # Position of the output-channel axis of the weight tensor, per op (TFLite layouts).
 CHANNEL_AXIS = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 0, "TRANSPOSE_CONV": 0, "CONV_3D": 4}
+# Fused recurrent ops: (input weight, recurrent weight) input positions per gate (TFLite's LSTM: input, forget,
+# cell, output; RNN: one). Their zero is 0 (symmetric int8 weights).
+RECURRENT_WEIGHTS = {"UNIDIRECTIONAL_SEQUENCE_LSTM": ((1, 5), (2, 6), (3, 7), (4, 8)), "LSTM": ((1, 5), (2, 6), (3, 7), (4, 8)),
+                     "UNIDIRECTIONAL_SEQUENCE_RNN": ((1, 2),), "RNN": ((1, 2),)}
 _DTYPES = {0: np.float32, 1: np.float16, 2: np.int32, 3: np.uint8, 4: np.int64, 7: np.int16, 9: np.int8, 10: np.float64}
 _WRAPPER_PREFIX = re.compile(r"^(quant_|prune_low_magnitude_|cluster_)+")
 
@@ -43,6 +47,10 @@ def tflite_weight_stats(path: str | os.PathLike, layer_names: Sequence[str] = ()
     stats: list[WeightStats] = []
     seen: set[int] = set()
     for name, inputs in ops:
+        if name in RECURRENT_WEIGHTS:
+            recurrent = _recurrent_stats(model, subgraph, data, name, inputs, layer_names, seen)
+            stats += [recurrent] if recurrent else []
+            continue
         if name not in WEIGHT_OPS or len(inputs) <= WEIGHT_OPS[name]:
             continue
         index = int(inputs[WEIGHT_OPS[name]])
@@ -66,6 +74,22 @@ def tflite_weight_stats(path: str | os.PathLike, layer_names: Sequence[str] = ()
             zero_point = 0
         stats.append(tensor_stats(tname, layer_of(tname, layer_names), name, values, zero_point, axis))
     return stats
+
+
+def _recurrent_stats(model, subgraph, data: bytes, name: str, inputs, layer_names, seen: set[int]) -> WeightStats | None:
+    """One entry for a fused recurrent op: its gate weights (input and recurrent, per gate side by side) as one
+    [gates × units, inputs + units] matrix, as the Keras layer's kernel and recurrent kernel together."""
+    gates = []
+    for w, r in RECURRENT_WEIGHTS[name]:
+        pair = [_buffer(model, subgraph, int(inputs[i]), data) if i < len(inputs) and inputs[i] >= 0 else None for i in (w, r)]
+        if any(v is None for v in pair):
+            continue  # an optional gate (CIFG) or a weight that is not a constant
+        seen.update(int(inputs[i]) for i in (w, r))
+        gates.append(np.concatenate([v.astype(np.float32) if v.dtype.kind == "f" else v for v in pair], axis=1))
+    if not gates:
+        return None
+    tname = subgraph.Tensors(int(inputs[RECURRENT_WEIGHTS[name][0][0]])).Name().decode("utf-8", "replace")
+    return tensor_stats(tname, _layer_of(tname, layer_names), name, np.concatenate(gates, axis=0), 0, None)
 
 
 def _buffer(model, subgraph, index: int, data: bytes) -> np.ndarray | None:
