@@ -64,7 +64,7 @@ def test_parity_runs_on_the_users_calibration_data_when_no_eval_data(digits_kera
     artifact = to_tflite(digits_keras, out / "int8-cal.tflite", quantize="int8", calibration=digits_data_path)
     assert artifact.parity.inputs == f"calibration data {digits_data_path} (256 samples)"
     assert artifact.parity.top1_agreement >= 0.98
-    synthetic = to_tflite(digits_keras, out / "random-cal.tflite", quantize="int8", calibration="random")
+    synthetic = to_tflite(digits_keras, out / "random-cal.tflite", quantize="int8", calibration="random", input_range="0:1")
     assert synthetic.parity.inputs.startswith("seeded random")  # synthetic calibration is not the user's data
 
 

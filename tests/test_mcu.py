@@ -169,7 +169,7 @@ def test_unsupported_op_is_named_with_its_keras_layer(tmp_path):
     from edgekit.errors import ConversionError
 
     with pytest.raises(ConversionError, match=r"op 1 GELU \(Keras layer dense_gelu\).*not in TFLite Micro's op resolver"):
-        convert(gelu_model(), to="mcu", output=tmp_path / "gelu", calibration="random")
+        convert(gelu_model(), to="mcu", output=tmp_path / "gelu", calibration="random", input_range="0:1")
     assert list(tmp_path.iterdir()) == []  # nothing half-written, no staging folder left
 
 
@@ -304,6 +304,6 @@ def test_two_input_model_feeds_tflm_by_input_name(tmp_path):
     zeta, alpha = k.Input((4,), name="zeta"), k.Input((6,), name="alpha")
     x = k.layers.Concatenate()([k.layers.Dense(3)(zeta), k.layers.Dense(5)(alpha)])
     model = k.Model([zeta, alpha], k.layers.Dense(2, activation="softmax")(x))
-    artifact = convert(model, to="mcu", output=tmp_path / "two", calibration="random")
+    artifact = convert(model, to="mcu", output=tmp_path / "two", calibration="random", input_range="0:1")
     assert artifact.mcu.tflm_parity.samples == 64 and artifact.mcu.tflm_parity.max_lsb <= 1
     assert set(artifact.mcu.ops) == {"AddFullyConnected", "AddConcatenation", "AddSoftmax"}
