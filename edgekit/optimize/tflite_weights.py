@@ -89,7 +89,7 @@ def _recurrent_stats(model, subgraph, data: bytes, name: str, inputs, layer_name
     if not gates:
         return None
     tname = subgraph.Tensors(int(inputs[RECURRENT_WEIGHTS[name][0][0]])).Name().decode("utf-8", "replace")
-    return tensor_stats(tname, _layer_of(tname, layer_names), name, np.concatenate(gates, axis=0), 0, None)
+    return tensor_stats(tname, layer_of(tname, layer_names), name, np.concatenate(gates, axis=0), 0, None)
 
 
 def _buffer(model, subgraph, index: int, data: bytes) -> np.ndarray | None:
