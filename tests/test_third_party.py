@@ -350,3 +350,17 @@ def test_lstm_macs_and_pruned_lstm_sparsity(keras, tmp_path):
     artifact = to_tflite(pruned.model, tmp_path / "pruned.tflite")
     (shipped,) = [s for s in tflite_weight_stats(artifact.path, ["lstm", "out"]) if s.op == "UNIDIRECTIONAL_SEQUENCE_LSTM"]
     assert shipped.count == 4 * 16 * (4 + 16) and shipped.sparsity == pytest.approx(0.5, abs=0.01)
+
+
+def test_accuracy_inputs_bind_by_name_for_a_multi_input_model(tmp_path):
+    from edgekit._tf import tf_keras
+    from edgekit.optimize import optimize_model
+
+    keras = tf_keras()
+    keras.utils.set_random_seed(0)
+    zeta, alpha = keras.Input((4,), name="zeta"), keras.Input((4,), name="alpha")  # sorted by name: alpha first
+    hidden = keras.layers.Dense(8, activation="tanh")(keras.layers.Concatenate()([zeta, 3.0 * alpha]))
+    model = keras.Model([zeta, alpha], keras.layers.Dense(3)(hidden), name="two_inputs")
+    result = optimize_model(model, Recipe("float16", quantize=Quantize(mode="float16")), None, tmp_path / "m.h5")
+    for variant in result.variants:  # the original's float .tflite and the float16 artifact
+        assert variant.metrics.cosine > 0.999, (variant.name, variant.metrics)

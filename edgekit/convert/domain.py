@@ -94,7 +94,12 @@ def model_domains(source: Any) -> list[InputDomain | None]:
     model = getattr(source, "keras_model", None) or getattr(source, "model", None)
     if model is None or not hasattr(model, "layers"):
         return [None] * len(source.input_specs)
-    return [_from_layer(_reader(model, i)) for i in range(len(source.input_specs))]
+    return keras_domains(model)
+
+
+def keras_domains(model: Any) -> list[InputDomain | None]:
+    """:func:`model_domains` of a Keras model (either Keras), one per ``model.inputs``."""
+    return [_from_layer(_reader(model, i)) for i in range(len(model.inputs))]
 
 
 def _reader(model: Any, index: int) -> Any:

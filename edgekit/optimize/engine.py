@@ -23,7 +23,6 @@ from edgekit._fs import scratch_dir, write_text_atomic
 from edgekit._log import quiet_native
 from edgekit._versions import package_versions
 from edgekit.convert.artifact import Artifact
-from edgekit.data import random_inputs
 from edgekit.errors import AcceleratorError, BridgeError, DataError, EdgekitError
 from edgekit.measurement import Measurement
 from edgekit.optimize.data import TrainData
@@ -142,9 +141,13 @@ def eval_inputs(model, train: TrainData | None, count: int):
     random inputs (no labels: fidelity only). ``model`` is a tf-keras or Keras 3 model."""
     if train is not None:
         return train.x_val, train.y_val, f"{train.source} held-out split ({len(train.x_val)} samples)"
+    from edgekit.convert.domain import describe, domain_inputs, keras_domains
+
     specs = [(t.name.split(":")[0], tuple(None if d is None else int(d) for d in t.shape)) for t in model.inputs]
-    arrays = random_inputs(specs, count=count, seed=0)
-    return arrays[0] if len(arrays) == 1 else arrays, None, f"seeded random inputs ({count} samples, no labels)"
+    domains = keras_domains(model)  # the model's own input range where it tells it (Rescaling, Embedding ...)
+    arrays = domain_inputs(specs, domains, count=count, seed=0)
+    x = arrays[0] if len(arrays) == 1 else {name: a for (name, _), a in zip(specs, arrays)}  # bound by name
+    return x, None, f"seeded random inputs ({count} samples, no labels: {describe(specs, domains)})"
 
 
 def skip_reason(recipe: Recipe, prepared: Prepared) -> str | None:
@@ -343,5 +346,5 @@ def measure_original(prepared: Prepared, settings: Settings, progress: Progress)
 
 def check_evaluable(prepared: Prepared) -> None:
     """Without data, only single-input models can be compared with the original on random inputs."""
-    if prepared.train is None and isinstance(prepared.eval_x, list):
+    if prepared.train is None and isinstance(prepared.eval_x, (list, dict)):
         raise DataError("without --data, edgekit optimize can measure single-input models only; give --data")
