@@ -53,13 +53,16 @@ class _Worker:
 
     def __init__(self):
         self.proc: subprocess.Popen | None = None
+        self.stderr = None  # an anonymous temporary file (nothing left behind): what the child said before dying
 
-    def request(self, job: dict) -> tuple[dict | None, int | None]:
-        """(the child's answer, None), or (None, its return code) when it died."""
+    def request(self, job: dict) -> tuple[dict | None, int | None, str]:
+        """(the child's answer, None, ""), or (None, its return code, its last stderr line) when it died."""
         if self.proc is None or self.proc.poll() is not None:
+            self.stderr = tempfile.TemporaryFile()
             self.proc = subprocess.Popen([sys.executable, "-m", "edgekit.convert.isolated"], stdin=subprocess.PIPE,
-                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=_child_env())
+                                         stdout=subprocess.PIPE, stderr=self.stderr, env=_child_env())
         proc = self.proc
+        start = self.stderr.seek(0, os.SEEK_END)
         try:
             proc.stdin.write((json.dumps(job) + "\n").encode())
             proc.stdin.flush()
@@ -67,10 +70,12 @@ class _Worker:
         except (BrokenPipeError, OSError):
             line = b""
         if line:
-            return json.loads(line), None
+            return json.loads(line), None, ""
         code = proc.wait()
         self.proc = None
-        return None, code if code is not None else -1
+        self.stderr.seek(start)
+        said = [l.strip() for l in self.stderr.read()[-20000:].decode("utf-8", "replace").splitlines() if l.strip()]
+        return None, code if code is not None else -1, said[-1][:300] if said else ""
 
     def close(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -98,8 +103,9 @@ def convert_isolated(source: Any, mode: str, samples: Sequence[np.ndarray] | Non
                      aware: bool) -> bytes:
     """The TFLite flatbuffer for ``source``, converted in the worker process (see the module docstring)."""
     global _worker
-    with tempfile.TemporaryDirectory(prefix="edgekit-convert-") as tmp:
-        directory = Path(tmp)
+    from edgekit._fs import scratch_dir
+
+    with scratch_dir("convert") as directory:
         job = {"savedmodel": str(_export(source, batch, directory)), "mode": mode, "io_dtype": io_dtype, "aware": aware,
                "names": [name for name, _ in source.input_specs], "output": str(directory / "model.tflite"),
                "samples": None, "name": source.name}
@@ -110,19 +116,21 @@ def convert_isolated(source: Any, mode: str, samples: Sequence[np.ndarray] | Non
             if _worker is None:
                 _worker = _Worker()
                 atexit.register(_worker.close)
-            answer, code = _worker.request(job)
+            answer, code, said = _worker.request(job)
         if answer is None:
-            raise ConversionError(_crash_message(source, mode, code))
+            raise ConversionError(_crash_message(source, mode, code, said))
         if answer.get("error"):
             raise ConversionError(answer["error"])
         return Path(job["output"]).read_bytes()
 
 
-def _crash_message(source: Any, mode: str, code: int | None) -> str:
+def _crash_message(source: Any, mode: str, code: int | None, said: str = "") -> str:
     try:
         how = signal.Signals(-code).name if code is not None and code < 0 else f"exit code {code}"
     except ValueError:
         how = f"signal {-code}"
+    if code is not None and code > 0 and said:  # the child exited (it did not crash): it says why
+        return f"the TFLite converter process for {source.name} ({mode}) stopped ({how}): {said}"
     recurrent = getattr(source, "recurrent", {})
     if recurrent and mode in ("int8", "int16x8"):
         cause = (f"TensorFlow's {mode} calibrator crashes on recurrent layers ({', '.join(recurrent)}) of some models; "
