@@ -340,8 +340,12 @@ def test_calibration_on_raw_pixels_is_flagged_in_the_artifact(tmp_path, digits_k
     """The issue's case: 0-255 calibration for a model trained (and evaluated) on 0-1 inputs."""
     from edgekit.convert import to_tflite
 
+    from edgekit.errors import ParityError
+
     raw = digits_data["x_train"][:64] * 255.0
-    artifact = to_tflite(digits_keras, tmp_path / "m.tflite", quantize="int8", calibration=raw,
-                         eval_data=digits_data["x_val"][:64])
+    with pytest.raises(ParityError, match="collapsed"):  # the artifact is garbage: it fails (issue 12 item 3) ...
+        to_tflite(digits_keras, tmp_path / "m.tflite", quantize="int8", calibration=raw, eval_data=digits_data["x_val"][:64])
+    artifact = to_tflite(digits_keras, tmp_path / "m.tflite", quantize="int8", calibration=raw,  # ... unless allowed
+                         eval_data=digits_data["x_val"][:64], allow_low_parity=True)
     flagged = [n for n in artifact.notes if "far from the calibration data's" in n]
     assert len(flagged) == 1 and flagged[0].startswith("the parity check's evaluation data")
