@@ -102,7 +102,10 @@ class MixedQuantizer:
 @contextlib.contextmanager
 def quiet():
     """ai-edge-quantizer's progress bars and LiteRT's "preserve_all_tensors is for debugging" warning: expected here."""
-    with quiet_native(), warnings.catch_warnings():
+    import io
+
+    # tqdm writes to sys.stderr, which quiet_native (descriptor 2) does not see when a caller replaced it
+    with quiet_native(), warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
         yield
 
