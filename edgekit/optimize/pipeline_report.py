@@ -131,7 +131,7 @@ def _db(value: float | None) -> str:
 def _robust(row: dict) -> str:
     """Mean accuracy under perturbations against the original's, in points ('-' when not measured)."""
     drop = row["robustness_drop"]
-    return "-" if drop is None else f"{-100 * drop:+.2f}"
+    return "-" if drop is None else f"{0.0 - 100 * drop:+.2f}".replace("-0.00", "+0.00")
 
 
 def _delta(row: dict, original_top1: float | None) -> float | None:

@@ -133,9 +133,8 @@ def hbars(items: Sequence[tuple[str, dict[str, float]]], title: str, xlabel: str
         ax.set_xlabel(xlabel)
         ax.grid(True, axis="x", alpha=0.3)
         ax.set_title(title)
-        if len(keys) > 1:
-            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.28 if len(items) < 4 else -0.14), ncol=len(keys),
-                      frameon=False)
+        if len(keys) > 1:  # under the axis label, in the figure's own margin: it cannot clip or overlap
+            fig.legend(loc="outside lower center", ncol=len(keys), frameon=False)
         return _svg(fig, title)
 
 
