@@ -58,8 +58,10 @@ def test_a_target_added_to_the_table_converts_validates_and_names_its_files(fake
     assert default_output(model, "fake-npu", "int16x8") == tmp_path / "net_npu_int16x8.npu.tflite"
     artifact = convert(model, to="fake-npu", quantize="int8", calibration="random", opset=13)
     assert artifact.path == str(tmp_path / "net_npu_int8.npu.tflite") and Path(artifact.path).read_bytes() == FIXTURE.read_bytes()
-    # defaults from the entry; calibration passed because int8 needs it; only the options the target declares
-    assert calls[-1] == {"quant": Quantize("int8", io_dtype="int8"), "calibration": "random", "options": {}}
+    # defaults from the entry; calibration passed because int8 needs it; the options every converter takes
+    # (COMMON_OPTIONS) and, of the rest, only those the target declares (opset is ONNX's, so it is not passed)
+    assert calls[-1] == {"quant": Quantize("int8", io_dtype="int8"), "calibration": "random",
+                         "options": {"input_range": None, "allow_low_parity": False}}
     with pytest.raises(EdgekitError, match="the fake-npu target takes --quantize int8 or int16x8; got 'float16'"):
         convert(model, to="fake-npu", quantize="float16")
     with pytest.raises(EdgekitError, match="the fake-npu target takes --io-dtype int8; got 'uint8'"):
