@@ -210,15 +210,14 @@ def test_optimize_runs_int8_mixed_only_when_plain_int8_misses_the_bound(outlier_
     recipes = recipes_from_data(yaml.safe_load(MIXED_RECIPES))
     bad = optimize(outlier_file, tmp_path / "outlier", data=digits_data_path, recipes=recipes, settings=Settings(bench_seconds=0.1))
     plain, mixed = bad.variants
-    assert plain.artifacts[0].measurement.metrics.top1 < 0.3
+    assert plain.status == "failed" and "quantized outputs collapsed" in plain.reason  # the int8 parity guard
     assert mixed.status == "done" and mixed.recipe.quantize.keep_float == "auto"
     assert sorted(mixed.resolved_recipe.quantize.keep_float) == ["conv1", "conv2"]
     assert mixed.artifacts[0].measurement.metrics.top1 >= bad.original.metrics.top1 - 0.01
     assert bad.ranking.recommended == "int8-mixed/tflite"
     assert "int8-mixed: kept float: conv" in text_summary(bad) and "(2 of 4 conv/FC ops int8)" in text_summary(bad)
-    html = (tmp_path / "outlier" / "report.html").read_text()
-    assert "int8-mixed: layers kept out of int8" in html and "int8: int8 per Keras layer" in html
-    conv1 = next(s for s in plain.int8_sensitivity.layers if s.layer == "conv1")
+    assert "int8-mixed: layers kept out of int8" in (tmp_path / "outlier" / "report.html").read_text()
+    conv1 = next(s for s in mixed.int8_sensitivity.layers if s.layer == "conv1")
     assert conv1.range.channel_span_ratio > 100 and "output channel 5 spans" in conv1.cause
     assert {s.layer for s in mixed.int8_sensitivity.layers[:2]} == {"conv1", "conv2"}  # the search's own report
     from edgekit import results as results_mod
