@@ -135,7 +135,8 @@ def prune_channels_and_fine_tune(model, spec: ChannelPrune = ChannelPrune(), dat
             pruning = prune_channels(model, spec.ratio, spec.criterion, spec.ratios, spec.include, spec.exclude,
                                      spec.min_channels, spec.round_to, spec.max_macs)
     smaller = pruning.model
-    settings = compile_for_training(smaller, model, data, train)
+    # a thinner network is retrained, not nudged: it learns at the model's own rate (a tenth recovers too little)
+    settings = compile_for_training(smaller, model, data, train, lr_factor=1.0)
     fit(smaller, data, train, settings, progress, "channel pruning", teacher=model if teacher is None else teacher)
     notes = dict(pruning.unhandled)
     pruned = []

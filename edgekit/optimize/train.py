@@ -1,6 +1,7 @@
 """Fine-tuning: the user's data, the model's own compile settings when it has them, edgekit's defaults otherwise.
 
-Learning rate: the recipe's, else a tenth of the model's own optimizer's (fine-tuning a trained model), else 1e-4.
+Learning rate: the recipe's, else a tenth of the model's own optimizer's (fine-tuning a trained model; channel pruning,
+which retrains a thinner network, takes the full rate), else 1e-4.
 Training is seeded (``SEED``) so that a recipe reproduces its result. With ``train.distill`` (or, when it is unset,
 with data that has no labels) the loss is distillation from the original model (:mod:`edgekit.optimize.distill`).
 """
@@ -52,8 +53,9 @@ CROSSENTROPY = {"sparse_categorical_crossentropy": "SparseCategoricalCrossentrop
                 "categorical_crossentropy": "CategoricalCrossentropy"}
 
 
-def compile_for_training(model, original, data: TrainData, train: Train) -> TrainSettings:
-    """Compile ``model`` (a wrapped copy) with the recipe's settings, else ``original``'s, else defaults.
+def compile_for_training(model, original, data: TrainData, train: Train, lr_factor: float = FINE_TUNE_FACTOR) -> TrainSettings:
+    """Compile ``model`` (a wrapped copy) with the recipe's settings, else ``original``'s (its optimizer at
+    ``lr_factor`` times its learning rate), else defaults.
 
     A crossentropy loss is matched to the labels: the model's own ``categorical_crossentropy`` fine-tunes on class
     indices as ``sparse_categorical_crossentropy`` (and the reverse for one-hot labels), keeping ``from_logits``,
@@ -74,7 +76,7 @@ def compile_for_training(model, original, data: TrainData, train: Train) -> Trai
              "batchnorm": f"{'frozen' if train.freeze_batchnorm else 'trained'} ({len(norms)} layers)" if norms else "none"}
     if train.distill or not data.labelled:
         spec = distillation_for(original, data.y_train, train.temperature, train.distill_weight)
-        optimizer, lr = _optimizer(keras, original, train)
+        optimizer, lr = _optimizer(keras, original, train, lr_factor)
         with quiet_native():
             model.compile(optimizer=optimizer, loss=distillation_loss(spec))
         return TrainSettings(spec.describe(), type(optimizer).__name__, lr, train.epochs, train.batch_size,
@@ -97,7 +99,7 @@ def compile_for_training(model, original, data: TrainData, train: Train) -> Trai
             loss_name = f"{matched} (the model's {loss_name}, matched to {'class-index' if sparse else 'one-hot'} labels)"
     else:
         loss, loss_name = _default_loss(keras, original, data)
-    optimizer, lr = _optimizer(keras, original, train)
+    optimizer, lr = _optimizer(keras, original, train, lr_factor)
     classifier = data.y_train.ndim == 1 or (data.y_train.ndim == 2 and data.y_train.shape[1] > 1)
     with quiet_native():
         model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"] if classifier else None)
@@ -158,14 +160,14 @@ def _default_loss(keras, model, data: TrainData):
     return keras.losses.MeanSquaredError(), "mse"
 
 
-def _optimizer(keras, original, train: Train):
+def _optimizer(keras, original, train: Train, lr_factor: float = FINE_TUNE_FACTOR):
     existing = getattr(original, "optimizer", None)
     if existing is not None:
         config = dict(existing.get_config())
         if train.learning_rate is not None:
             config["learning_rate"] = float(train.learning_rate)
         elif isinstance(config.get("learning_rate"), (int, float, np.number)):  # tf-keras reports an np.float32
-            config["learning_rate"] = float(config["learning_rate"]) * FINE_TUNE_FACTOR
+            config["learning_rate"] = float(config["learning_rate"]) * lr_factor
         try:
             optimizer = type(existing).from_config(config)
             lr = config.get("learning_rate")
