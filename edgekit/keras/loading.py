@@ -186,26 +186,14 @@ def register_custom_objects(specs: Sequence[str], trust_code: bool = False) -> d
     """``--custom-objects module:NAME``: import the user's module (this runs its code, so only with ``trust_code``)
     and make ``NAME`` known to both Kerases' loaders for this process, so a model file naming that class (a
     subclassed model, a custom layer) loads without ``trust_model``. Returns ``{NAME: object}``."""
-    import importlib
-    import os
-    import sys
+    from edgekit._user_code import user_object
 
     if specs and not trust_code:
         raise UnsafeModelError(f"--custom-objects {' '.join(specs)} imports and runs your code; add --trust-code to allow it")
     found: dict[str, Any] = {}
     for spec in specs:
         module_name, _, name = spec.partition(":")
-        if not module_name or not name or not all(p.isidentifier() for p in module_name.split(".")) or not name.isidentifier():
-            raise ModelLoadError(f"--custom-objects {spec!r}: expected module:NAME, e.g. mymodels:Tagger")
-        if os.getcwd() not in sys.path:
-            sys.path.insert(0, os.getcwd())
-        try:
-            module = importlib.import_module(module_name)
-        except Exception as exc:
-            raise ModelLoadError(f"--custom-objects {spec!r}: cannot import {module_name!r}: {exc}") from None
-        if not hasattr(module, name):
-            raise ModelLoadError(f"--custom-objects {spec!r}: module {module_name!r} has no {name!r}")
-        found[name] = getattr(module, name)
+        found[name] = user_object(spec, "--custom-objects", ModelLoadError)
         _registered.add((name, module_name))
     if found:
         from edgekit._tf import keras3, tf_keras

@@ -15,7 +15,6 @@ Everything ends up as numpy arrays in a :class:`TrainData`, validated against th
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from edgekit._user_code import user_object
 from edgekit.data import IMAGE_SUFFIXES, check_input, read_arrays, read_image
 from edgekit.errors import DataError, UnsafeModelError
 
@@ -175,16 +175,9 @@ def _from_code(spec: str, val_split: float | None, trust_code: bool) -> TrainDat
         raise UnsafeModelError(
             f"data {spec!r} names Python code to run; pass --trust-code (trust_code=True) only for code you trust"
         )
-    module_name, _, func_name = spec.partition(":")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:
-        raise DataError(f"cannot import module {module_name!r} for --data {spec!r}: {exc}") from None
-    func = getattr(module, func_name, None)
+    func = user_object(spec, "--data", DataError)
     if not callable(func):
-        raise DataError(f"module {module_name!r} has no function {func_name!r} for --data {spec!r}")
+        raise DataError(f"--data {spec!r}: {func!r} is not a function")
     result = func()
     if isinstance(result, tuple) and len(result) == 2 and all(hasattr(r, "as_numpy_iterator") for r in result):
         (x_train, y_train), (x_val, y_val) = _dataset_arrays(result[0], spec), _dataset_arrays(result[1], spec)
