@@ -129,6 +129,21 @@ def _alive(pid: int) -> bool:
     return True
 
 
+_PART = re.compile(r"\.part-(\d+)@([A-Za-z0-9-]*)$")
+
+
+def part_name(final: str) -> str:
+    """The temporary a file is copied to before it is renamed to ``final`` where no atomic_path can run (a device's
+    workdir, over SFTP): named for this process and host, so the next run from here knows a dead one's leftovers."""
+    return f"{final}.part-{os.getpid()}@{_host()}"
+
+
+def stale_part(name: str) -> bool:
+    """Whether ``name`` is a :func:`part_name` temporary of a process of this host that no longer runs."""
+    match = _PART.search(name)
+    return match is not None and match.group(2) == _host() and not _alive(int(match.group(1)))
+
+
 def sweep_stale_temps(folder: str | os.PathLike, depth: int = 0) -> list[Path]:
     """Remove the temporaries that edgekit processes which no longer run left in ``folder`` (and ``depth``
     levels of subfolders): what a SIGKILL or a power cut leaves behind. A live process's temporaries stay."""

@@ -175,8 +175,10 @@ def convert(model, to, quantize, calibration, calibration_method, io_dtype, eval
               help="Classes to show per item (0: none). Default: 5 for outputs that are class probabilities "
                    "(rows of a softmax); regression and other outputs are printed as values.")
 @click.option("--raw", is_flag=True, help="Quantized outputs as stored integers, not dequantized floats.")
+@click.option("--save-outputs", type=click.Path(dir_okay=False), metavar="FILE.npz",
+              help="Also write every output, whole, to FILE.npz (arr_0, arr_1, ... in the model's output order).")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable results.")
-def run_command(model, input_path, accelerator, fallback_cpu, delegate, threads, top_k, raw, as_json):
+def run_command(model, input_path, accelerator, fallback_cpu, delegate, threads, top_k, raw, save_outputs, as_json):
     """Run a .tflite or .onnx model on one input file and print its outputs (top-k classes for classifiers).
 
     \b
@@ -188,7 +190,8 @@ def run_command(model, input_path, accelerator, fallback_cpu, delegate, threads,
     from edgekit.runtime.run import run as run_model
 
     result = run_model(model, input_path, accelerator=accelerator, threads=threads,
-                       fallback="cpu" if fallback_cpu else None, delegate=delegate, top_k=top_k, raw=raw)
+                       fallback="cpu" if fallback_cpu else None, delegate=delegate, top_k=top_k, raw=raw,
+                       save_outputs=save_outputs)
     if as_json:
         emit_json(result.to_dict())
         return
@@ -476,16 +479,19 @@ def _bench_tflm(models, accelerator, runs, mcu_profiles, output, as_json, as_csv
 @click.option("--trust-model", is_flag=True, help="Allow Lambda layers and custom objects (runs code from the model).")
 @click.option("--trust-code", is_flag=True, help="Allow --data module:function and --custom-objects (runs your code).")
 @click.option("--custom-objects", "custom_objects", multiple=True, metavar="MODULE:NAME", help="A class the model file names (subclassed model, custom layer), imported from your code (needs --trust-code); repeatable.")
+@click.option("--device-accuracy", is_flag=True, help="With --device: also run the held-out data through each device's "
+                                                   "runtime, and rank by the accuracy measured there.")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json to stdout; no progress output.")
 @_device_options
 def optimize(model, data, val_split, recipe_file, list_recipes, dry_run, executor, target, device_profile, max_accuracy_drop,
              max_file_size, max_download, baseline, max_robustness_drop, no_robustness, max_size, max_latency, max_ram,
-             max_flash, threads, outdir, force, loss, trust_model, trust_code, custom_objects, as_json, device, devices_file,
-             accept_new_host_key):
+             max_flash, threads, outdir, force, loss, trust_model, trust_code, custom_objects, device_accuracy, as_json,
+             device, devices_file, accept_new_host_key):
     """Try optimization variants of MODEL, measure each shipped artifact, rank them and recommend one.
 
     Writes OUTDIR/results.json, OUTDIR/report.html, OUTDIR/best.* and every artifact under OUTDIR/variants/.
-    Exit status: 0 a recommendation; 1 an error; 2 a usage error; 3 no variant produced an artifact;
+    Exit status: 0 a recommendation; 1 an error (or a --device that could not be measured: the other devices'
+    figures are kept); 2 a usage error; 3 no variant produced an artifact;
     4 artifacts were made but none meets every constraint (results.json and report.html say which came closest).
 
     \b
@@ -494,6 +500,7 @@ def optimize(model, data, val_split, recipe_file, list_recipes, dry_run, executo
     edgekit optimize model.h5 --data images/ --target edgetpu --recipe edgetpu -o out/
     edgekit optimize kws.h5 --data kws.npz --target mcu --max-ram 128KB --max-flash 512KB
     edgekit optimize model.h5 --data data.npz --device pi4    # rank by the device's own latency
+    edgekit optimize model.h5 --data data.npz --device pi4 --device jetson --device-accuracy   # per device, and for both
     edgekit optimize --list-recipes
     edgekit optimize --recipe sweep.yaml --dry-run
     edgekit optimize model.h5 --data data.npz --recipe sweep.yaml --executor ray
@@ -528,18 +535,16 @@ def optimize(model, data, val_split, recipe_file, list_recipes, dry_run, executo
     from edgekit.optimize.progress import Progress
     from edgekit.optimize.ranking import Constraints, parse_latency, parse_size
 
-    on_device = None
+    on_devices = ()
     if device:
         from edgekit.devices import resolve_devices
 
-        found = resolve_devices(list(device), devices_file)
-        if len(found) != 1:
-            raise click.UsageError(f"optimize measures on one device; {', '.join(d.name for d in found)} are "
-                                   f"{len(found)} (run once per device, with its own -o)")
-        on_device = found[0]
+        on_devices = tuple(resolve_devices(list(device), devices_file))
+    elif device_accuracy:
+        raise click.UsageError("--device-accuracy runs the held-out data on the devices: give --device NAME")
     settings = Settings(
-        target=target, device_profile=device_profile, threads=threads, force=force, device=on_device,
-        accept_new_host_key=accept_new_host_key, robustness=not no_robustness, baseline=baseline, executor=executor,
+        target=target, device_profile=device_profile, threads=threads, force=force, devices=on_devices,
+        device_accuracy=device_accuracy, accept_new_host_key=accept_new_host_key, robustness=not no_robustness, baseline=baseline, executor=executor,
         constraints=Constraints(max_accuracy_drop, parse_size(max_file_size), parse_size(max_download),
                                 parse_latency(max_latency), parse_size(max_ram), parse_size(max_flash),
                                 max_robustness_drop),
@@ -565,9 +570,12 @@ def optimize(model, data, val_split, recipe_file, list_recipes, dry_run, executo
     else:
         click.echo(text_summary(results))
         click.echo(f"\nreport: {Path(outdir) / 'report.html'}\nresults: {Path(outdir) / 'results.json'}")
+    for d in results.devices:  # the other devices' figures are in the results; this one's are missing
+        if d.failure:
+            click.echo(f"error: {d.failure}", err=True)
     code = OPTIMIZE_EXIT_CODES.get(results.ranking.outcome if results.ranking else None, 0)
-    if code:
-        sys.exit(code)
+    if code or any(d.failure for d in results.devices):
+        sys.exit(code or 1)
 
 
 def _optimize_recipes(recipe_file):

@@ -49,7 +49,17 @@ class LatencyRun:
     cores: int | None
     cpu_share: float | None  # process CPU time / (timed wall time x threads): below ~0.8, others took the CPU
     busy: str | None  # one line for the reader when the machine was busy
-    device: DeviceRun | None = None  # the device the rounds ran on (edgekit.devices), when not this machine
+
+
+def from_interleaved(info: dict) -> tuple[dict[str, Latency], LatencyRun]:
+    """Each artifact's :class:`Latency` and the :class:`LatencyRun`, from an interleaved timing's dict
+    (:class:`edgekit.device_bench.Interleaved`, here or from a device's ``edgekit bench --interleaved --json``)."""
+    spreads = {s["name"]: Latency(s["median_ms"], s["p25_ms"], s["p75_ms"], s["iqr_ms"], s["runs"], info["rounds"],
+                                  s["ratio"], tuple(s["ratio_ci"]) if s["ratio_ci"] is not None else None, s["verdict"])
+               for s in info["spreads"]}
+    run = {k: info.get(k) for k in ("method", "rounds", "round_time_s", "threads", "min_effect", "load_average_before",
+                                    "load_average_after", "cores", "cpu_share", "busy")}
+    return spreads, LatencyRun(baseline_artifact=info["baseline"], **run)
 
 
 @dataclass(frozen=True)
@@ -73,8 +83,23 @@ class ClassDamage:
 
 
 @dataclass(frozen=True)
+class OnDevice:
+    """One device's figures for an artifact (``edgekit optimize --device``, over SSH: :mod:`edgekit.devices`)."""
+
+    device: str  # its name in the inventory (results.json's ``devices`` says how it ran)
+    latency_ms: Latency | None = None  # interleaved with the baseline on the device
+    load_ms: float | None = None
+    peak_rss_bytes: int | None = None
+    energy: tuple[EnergyEstimate, ...] = ()  # time × the device's profile, or its sensor
+    accelerator: str | None = None  # what ran the timed runs there
+    metrics: Metrics | None = None  # --device-accuracy: the held-out data run through the device's runtime
+    transfer: DeviceRun | None = None  # the artifact's copy there (SHA-256, remote path) and what pushing it cost
+
+
+@dataclass(frozen=True)
 class Measurement:
-    """Figures of one artifact on this machine: quality on the evaluation set, weights, size and speed."""
+    """Figures of one artifact: quality on the evaluation set, weights and size (here), and speed: on this machine,
+    or on each device in ``devices`` (then this machine times nothing)."""
 
     metrics: Metrics  # accuracy (classifiers) or fidelity to the original model, run through edgekit.runtime
     weights: tuple[WeightStats, ...] = ()  # the weight tensors the artifact ships (.tflite), per tensor
@@ -87,8 +112,12 @@ class Measurement:
     energy: tuple[EnergyEstimate, ...] = ()
     accelerator: str | None = None  # what ran the timed runs
     latency_note: str | None = None  # e.g. measured on this CPU, not the requested accelerator
-    device: DeviceRun | None = None  # the device that measured it (edgekit.devices), when not this machine
     robustness: tuple[Robustness, ...] = ()  # accuracy under seeded perturbations and transferred attacks
     robustness_drop: float | None = None  # mean accuracy lost against the original under the same perturbations
     damaged_classes: tuple[ClassDamage, ...] = ()  # the classes whose F1 fell most against the original
     download: DownloadBytes | None = None  # gzip / zstd, and deltas from --baseline
+    devices: tuple[OnDevice, ...] = ()  # --device: each device's own figures, in the order the devices were given
+
+    def on(self, device: str) -> OnDevice | None:
+        """The figures ``device`` measured, or None."""
+        return next((d for d in self.devices if d.device == device), None)

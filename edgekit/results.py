@@ -21,7 +21,7 @@ from edgekit._json import from_json, json_schema, to_json
 from edgekit.convert.artifact import Artifact
 from edgekit.convert.sensitivity import MixedSearch, Sensitivity
 from edgekit.device_bench.conditions import Conditions
-from edgekit.devices.inventory import Device
+from edgekit.devices.inventory import Device, DeviceRun
 from edgekit.errors import EdgekitError
 from edgekit.measurement import LatencyRun, Robustness
 from edgekit.optimize.metrics import Metrics
@@ -30,7 +30,7 @@ from edgekit.optimize.result import Optimization
 from edgekit.recipe import Recipe
 from edgekit.targets import accelerator
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 SCHEMA_PATH = Path(__file__).with_name("results.schema.json")
 STATUSES = ("done", "skipped", "failed")
 
@@ -45,7 +45,8 @@ class Settings:
     threads: int = 1
     bench_seconds: float = 0.5  # timed-run budget per artifact (after warm-up); 0: latency is not measured
     force: bool = False  # redo variants finished in an earlier run
-    device: Device | None = None  # latency, memory and energy measured on this device over SSH (edgekit.devices)
+    devices: tuple[Device, ...] = ()  # latency, memory and energy measured on these devices over SSH (edgekit.devices)
+    device_accuracy: bool = False  # the held-out data also run through each device's runtime
     accept_new_host_key: bool = False
     robustness: bool = True  # accuracy under perturbations and transferred attacks (classifiers with labels)
     baseline: str | None = None  # the artifact devices run now: download bytes are also measured as a delta from it
@@ -62,16 +63,24 @@ class Settings:
             raise EdgekitError(f"bench_seconds must not be negative, got {self.bench_seconds}")
         if self.baseline is not None and not Path(self.baseline).is_file():
             raise EdgekitError(f"--baseline {self.baseline} is not a file: give the artifact your devices run now")
+        names = [d.name for d in self.devices]
+        if len(set(names)) != len(names):
+            raise EdgekitError(f"a device is named twice: {', '.join(names)}")
+        if self.devices and self.target == "mcu":
+            raise EdgekitError("--target mcu is measured with TFLite Micro on this machine; a device over SSH runs "
+                               "LiteRT: drop --device")
+        if self.device_accuracy and not self.devices:
+            raise EdgekitError("--device-accuracy runs the held-out data on the devices: give --device NAME")
         if self.device_profile is not None:
             from edgekit.device_bench.energy import get_device_profile
 
             get_device_profile(self.device_profile)  # an unknown name fails here, listing the known ones
 
     def same_measurement(self, other: Settings | None) -> bool:
-        """Would a variant measured under ``other`` be measured the same way under these settings?"""
+        """Would a variant measured under ``other`` be measured the same way under these settings? (The devices do
+        not matter: a device's figures are kept per device, and the ones missing are measured.)"""
         def key(s: Settings) -> tuple:
-            return (s.threads, s.device_profile, s.target, s.device.name if s.device is not None else None, s.robustness,
-                    s.baseline)
+            return (s.threads, s.device_profile, s.target, s.robustness, s.baseline, bool(s.devices))
 
         return other is not None and key(self) == key(other)
 
@@ -130,6 +139,23 @@ class Execution:
 
 
 @dataclass(frozen=True)
+class DeviceResults:
+    """One device of ``edgekit optimize --device``: how its figures were taken, and what it recommends.
+
+    Each artifact's figures from this device are in its measurement's ``devices``."""
+
+    name: str
+    run: DeviceRun | None = None  # where it is and how it was reached (the interleaved latency run's transfer)
+    conditions: Conditions | None = None  # the device's CPU, governor, load and versions while it measured
+    latency: LatencyRun | None = None  # how the device timed the artifacts (interleaved with one baseline)
+    accuracy: bool = False  # quality measured through the device's runtime (--device-accuracy)
+    ranking: Ranking | None = None  # ranked by this device's figures alone
+    best: str | None = None  # with several devices: its recommendation, copied to best-NAME.*
+    failure: str | None = None  # why this device has no figures (one line); a re-run measures it again
+    reused: bool = False  # taken from an earlier run in the same OUTDIR
+
+
+@dataclass(frozen=True)
 class Results:
     """Everything one run measured, and what it recommends: the content of results.json."""
 
@@ -145,10 +171,11 @@ class Results:
     conditions: Conditions | None = None  # the machine the latency figures were taken on
     latency: LatencyRun | None = None  # how the latencies were measured (interleaved with one baseline)
     warnings: tuple[str, ...] = ()  # what the reader must know about the figures (unusable labels, a busy machine)
-    ranking: Ranking | None = None
+    ranking: Ranking | None = None  # with devices: on every measured device's worst figures
     best: str | None = None  # the recommended artifact, copied to best.* (with best.recipe.yaml beside it)
     notes: tuple[str, ...] = ()
     execution: Execution | None = None
+    devices: tuple[DeviceResults, ...] = ()  # --device: each device's run and ranking; ``ranking`` is every device's
     format_version: int = FORMAT_VERSION
 
     def measured(self) -> list[tuple[Variant, Artifact]]:

@@ -7,6 +7,7 @@ every bench result says which environment ran it, so the tests can prove it ran 
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 import threading
@@ -116,9 +117,20 @@ def test_check_reports_the_device_venv_and_what_is_missing(lab):
 
 
 def test_bench_on_the_device_agrees_with_a_local_bench(lab, runtime_models, tmp_path):
+    from edgekit._fs import part_name
+
     model = runtime_models.fp32
+    models = lab["root"] / "work" / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    dead = next(pid for pid in range(4_000_000, 4_100_000) if not Path(f"/proc/{pid}").exists())
+    stale = Path(part_name(str(models / "a.tflite")).replace(f"-{os.getpid()}@", f"-{dead}@"))
+    live, foreign = Path(part_name(str(models / "b.tflite"))), models / f"c.tflite.part-{dead}@elsewhere"
+    for p in (stale, live, foreign):  # what killed runs left: this host's dead one goes; the others are not ours
+        p.write_bytes(b"partial")
     args = ["--min-time", "0.5", "--json"]
     remote = _invoke("bench", model, "--device", "loopback", "--devices", lab["inventory"], *args)
+    assert not stale.exists() and live.exists() and foreign.exists()
+    live.unlink(), foreign.unlink()
     local = _invoke("bench", model, *args)
     assert remote.exit_code == 0, remote.stderr
     (r,), (here,) = json.loads(remote.stdout), json.loads(local.stdout)
@@ -221,28 +233,78 @@ def test_a_device_that_drops_mid_run_keeps_the_others_and_a_rerun_resumes(lab, r
 
 
 @pytest.mark.slow
-@pytest.mark.tensorflow  # converts the variants here; the device runs them without TensorFlow
-def test_optimize_ranks_by_the_devices_numbers(lab, digits_model_path, tmp_path):
+@pytest.mark.tensorflow  # converts the variants here; the devices run them without TensorFlow
+def test_optimize_ranks_on_each_device_keeps_the_others_when_one_drops_and_resumes(lab, digits_model_path,
+                                                                                   digits_data_path, tmp_path):
+    """Two devices, accuracy measured through their runtimes; one drops mid-run; the re-run resumes."""
+    flaky = LoopbackSshd(tmp_path / "flaky", user_key=lab["server"].user_key).start()
+    inv = tmp_path / "devices.yaml"
+    devices = yaml.safe_load(lab["inventory"].read_text())["devices"]
+    devices["flaky"] = flaky.device(tmp_path / "flaky-work", python=lab["python"])
+    inv.write_text(yaml.safe_dump({"devices": devices}))
     recipes = tmp_path / "recipes.yaml"
-    recipes.write_text("variants:\n  - name: fp32\n  - name: dynamic\n    quantize: {mode: dynamic}\n")
-    done = _invoke("optimize", digits_model_path, "--recipe", recipes, "-o", tmp_path / "out", "--device", "loopback",
-                   "--devices", lab["inventory"], "--json")
-    assert done.exit_code == 0, done.stderr
+    recipes.write_text("variants:\n  - name: fp32\n  - name: int8\n    quantize: {mode: int8}\n")
+    out = tmp_path / "out"
+    args = ["optimize", digits_model_path, "--data", digits_data_path, "--recipe", recipes, "-o", out, "--device",
+            "loopback", "--device", "flaky", "--device-accuracy", "--no-robustness", "--devices", inv, "--json"]
+
+    def pull_the_plug():
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:  # once flaky's edgekit bench runs, drop the device off the network
+            if python_running(flaky, "bench"):
+                flaky.kill()
+                return
+            time.sleep(0.05)
+
     from edgekit import results as results_json
     from edgekit.optimize.pipeline import candidates
 
-    results = results_json.loads(done.stdout)
-    assert results.settings.device.name == "loopback"
-    assert results.latency.device.name == "loopback"  # the interleaved timing that ranks ran there too
-    assert results.latency.device.python == lab["python"]
-    assert results.conditions.python_prefix == str(lab["venv"])
+    try:
+        killer = threading.Thread(target=pull_the_plug)
+        killer.start()
+        first = _invoke(*args)
+        killer.join()
+        assert first.exit_code == 1, first.stderr
+        assert first.stderr.splitlines()[-1].startswith("error: device flaky: connection lost during the run")
+        kept = results_json.loads(first.stdout)
+        assert [(d.name, d.failure is None) for d in kept.devices] == [("loopback", True), ("flaky", False)]
+        assert kept.ranking.recommended is not None and not (out / "best-flaky.tflite").exists()
+        assert any(w.startswith("device flaky was not measured (device flaky: connection lost") for w in kept.warnings)
+
+        flaky.start()  # the device is back: the re-run builds nothing and measures only flaky
+        again = _invoke(*args)
+        assert again.exit_code == 0, again.stderr
+    finally:
+        flaky.kill()
+    results = results_json.loads(again.stdout)
+    assert all(v.reused for v in results.variants)
+    loopback, back = results.devices
+    assert loopback.reused and loopback.latency == kept.devices[0].latency and not back.reused and back.failure is None
+    assert results.settings.device_accuracy and back.accuracy and back.run.python == lab["python"]
+    assert back.conditions.python_prefix == str(lab["venv"]) and "tensorflow" not in back.conditions.versions
     artifacts = {f"{v.name}/{a.format}": a for v, a in results.measured()}
-    assert set(artifacts) == {"fp32/tflite", "dynamic/tflite"}
-    for c in candidates(results):
-        m = artifacts[c.name].measurement
-        assert m.device.name == "loopback" and c.latency_ms == m.latency_ms.p50
-        assert m.device.remote_model == f"{lab['root'] / 'work' / 'models' / m.device.model_sha256}.tflite"
-        assert m.latency_note.startswith("latency, memory and energy measured on device loopback")
-    assert results.ranking.recommended in artifacts
-    report = (tmp_path / "out" / "report.html").read_text()
-    assert "Latency measured on device loopback (" in report
+    assert set(artifacts) == {"fp32/tflite", "int8/tflite"}
+    for name, a in artifacts.items():
+        m = a.measurement
+        assert [o.device for o in m.devices] == ["loopback", "flaky"] and m.latency_ms is None
+        for on in m.devices:
+            assert on.latency_ms.p50 > 0 and on.load_ms > 0 and on.peak_rss_bytes > 0
+            assert on.transfer.remote_model.endswith(f"/models/{on.transfer.model_sha256}.tflite")
+            # the held-out data ran through the device's runtime: the same LiteRT on the same CPU scores the same
+            assert on.metrics.top1 == m.metrics.top1 and on.metrics.agreement == m.metrics.agreement
+    for d in results.devices:  # each device ranked on its own latencies
+        assert d.latency.baseline_artifact == "fp32/tflite" and d.ranking.recommended in artifacts
+        assert [c.latency_ms for c in candidates(results, d.name)] == [artifacts[n].measurement.on(d.name).latency_ms.p50
+                                                                       for n in artifacts]
+        assert (out / d.best).read_bytes() == (out / artifacts[d.ranking.recommended].path).read_bytes()
+        assert d.best == f"best-{d.name}.tflite" and (out / f"best-{d.name}.recipe.yaml").is_file()
+    assert results.ranking.reason.startswith("on each of the 2 devices (loopback, flaky, their worst figures): ")
+    assert (out / results.best).read_bytes() == (out / artifacts[results.ranking.recommended].path).read_bytes()
+    # the device's workdir keeps the models by content, and no outputs or partial copies
+    workdir = tmp_path / "flaky-work"
+    assert sorted(p.name for p in (workdir / "models").iterdir()) == sorted(
+        {f"{o.transfer.model_sha256}.tflite" for a in artifacts.values() for o in a.measurement.devices
+         if o.device == "flaky"} | {p.name for p in (workdir / "models").glob("*.npz")})
+    assert list((workdir / "outputs").iterdir()) == []
+    report = (out / "report.html").read_text()
+    assert "On device loopback (" in report and "On device flaky (" in report and "Ship " in report

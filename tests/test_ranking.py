@@ -93,3 +93,27 @@ def test_unmeetable_constraints_name_the_closest_and_by_how_much():
     r = rank(CANDIDATES, 0.99, Constraints(max_accuracy_drop=0.0, max_file_bytes=10_000))
     assert r.recommended is None
     assert r.reason.startswith("no variant meets every constraint; closest: int8/tflite (file 300,000 B > 10,000 B")
+
+
+def test_a_fleet_is_ranked_on_each_artifacts_worst_device():
+    from dataclasses import replace
+
+    from edgekit.optimize.ranking import worst_case
+
+    # int8 is the fastest on the A72-like device, but the NPU-like one runs it slower than fp32 and scores it lower
+    a72 = [replace(c("fp32/tflite", 0.99, 500_000, 20.0), latency_verdict="baseline"),
+           replace(c("int8/tflite", 0.99, 150_000, 8.0), latency_verdict="faster")]
+    npu = [replace(c("fp32/tflite", 0.99, 500_000, 5.0), latency_verdict="baseline"),
+           replace(c("int8/tflite", 0.97, 150_000, 12.0), latency_verdict="slower")]
+    fleet = worst_case([a72, npu])
+    assert [(f.name, f.accuracy, f.latency_ms, f.latency_verdict) for f in fleet] == [
+        ("fp32/tflite", 0.99, 20.0, "baseline"), ("int8/tflite", 0.97, 12.0, "slower")]
+    limits = Constraints(max_accuracy_drop=1.0, max_latency_ms=15.0)
+    assert rank(a72, 0.99, limits, baseline="fp32/tflite").recommended == "int8/tflite"
+    assert rank(npu, 0.99, limits, baseline="fp32/tflite").recommended == "fp32/tflite"
+    everywhere = rank(fleet, 0.99, limits, baseline="fp32/tflite")
+    assert everywhere.recommended is None and everywhere.outcome == "none-meets-constraints"
+    assert "latency 20.000 ms > 15 ms" in " ".join(everywhere.verdicts[0].misses)
+    assert "accuracy drop 2.00 pt > 1 pt" in " ".join(everywhere.verdicts[1].misses)
+    missing = worst_case([a72, [replace(x, latency_ms=None, latency_verdict=None) for x in npu]])
+    assert all(f.latency_ms is None and f.latency_verdict is None for f in missing)  # not measured stays unknown

@@ -61,7 +61,7 @@ def test_schema_and_reader_refuse_what_does_not_fit():
     with pytest.raises(EdgekitError, match=r"unknown key\(s\) surprise"):
         results_json.loads(json.dumps(data))
     data["format_version"] = 0
-    with pytest.raises(EdgekitError, match="format_version 0; this edgekit reads 1"):
+    with pytest.raises(EdgekitError, match=f"format_version 0; this edgekit reads {results_json.FORMAT_VERSION}"):
         results_json.loads(json.dumps(data))
     with pytest.raises(EdgekitError, match="variant status must be one of done, skipped, failed"):
         Variant("x", Recipe("x"), "maybe")

@@ -73,6 +73,25 @@ def test_run_npz_by_name_for_multi_input(runtime_models, tmp_path):
     assert [o["name"] for o in json.loads(result.output)["outputs"]] == ["zeta", "alpha"]
 
 
+def test_run_saves_every_output_whole_in_output_order(runtime_models, tmp_path):
+    from edgekit.runtime import load
+
+    data, saved = tmp_path / "ab.npz", tmp_path / "out" / "y.npz"
+    x = {"a": np.random.default_rng(0).normal(size=(70, 4)).astype("float32"), "b": np.ones((70, 3), "float32")}
+    np.savez(data, **x)
+    result = invoke("run", runtime_models.multi, "-i", data, "--save-outputs", saved, "--top-k", "0", "--json")
+    assert result.exit_code == 0, result.output
+    assert [o["values"] for o in json.loads(result.output)["outputs"]] == [[], []]  # too large for the JSON
+    with np.load(saved) as got, load(runtime_models.multi) as model:
+        expected = model.predict(x)
+        assert got.files == ["arr_0", "arr_1"]
+        np.testing.assert_array_equal(got["arr_0"], expected["zeta"])
+        np.testing.assert_array_equal(got["arr_1"], expected["alpha"])
+    assert sorted(p.name for p in saved.parent.iterdir()) == ["y.npz"]  # written in place atomically
+    bad = invoke("run", runtime_models.multi, "-i", data, "--save-outputs", tmp_path / "y.txt")
+    assert bad.exit_code == 1 and bad.stderr.strip() == f"error: --save-outputs {tmp_path / 'y.txt'}: give a .npz file"
+
+
 @pytest.mark.parametrize("args, message", [
     (["--accelerator", "edgetpu"], "error: the edgetpu delegate library libedgetpu.so.1 cannot be loaded here"),
     (["--accelerator", "gpu", "--delegate", "/nonexistent/libgpu_delegate.so"],

@@ -13,12 +13,13 @@ import json
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Awaitable, Callable, Collection, Sequence
 
 from edgekit.devices.inventory import Device, DeviceRun
 from edgekit.errors import DeviceError, EdgekitError
 
-__all__ = ["BenchSettings", "DeviceFailure", "FleetResult", "bench_on_devices", "explain_failure", "interleave_on_device"]
+__all__ = ["BenchSettings", "DeviceFailure", "FleetResult", "LocalFile", "Session", "bench_on_devices", "explain_failure",
+           "interleave_on_device", "local_models", "run_on_devices"]
 
 
 @dataclass(frozen=True)
@@ -74,9 +75,17 @@ class FleetResult:
 
 
 @dataclass(frozen=True)
-class _Model:
+class LocalFile:
+    """A file to push: the device keeps it under its SHA-256, so the same content is sent once."""
+
     path: Path
     sha256: str
+
+    @classmethod
+    def of(cls, path: str | Path) -> LocalFile:
+        from edgekit.devices.ssh import sha256_file
+
+        return cls(Path(path), sha256_file(path))
 
     @property
     def remote_name(self) -> str:
@@ -89,15 +98,14 @@ def _key(device: str, sha: str, settings: dict[str, Any]) -> tuple:
             settings.get("energy_command"))
 
 
-def _local_models(models: Sequence[str | Path]) -> list[_Model]:
+def local_models(models: Sequence[str | Path]) -> list[LocalFile]:
     """The models with their SHA-256; a missing, empty or foreign file is one clear line, before any connection."""
     from edgekit.device_bench import model_stats
-    from edgekit.devices.ssh import sha256_file
 
-    local: list[_Model] = []
+    local: list[LocalFile] = []
     for m in models:
         model_stats(m)
-        local.append(_Model(Path(m), sha256_file(m)))
+        local.append(LocalFile.of(m))
         twin = next((o for o in local[:-1] if o.sha256 == local[-1].sha256), None)
         if twin is not None:
             raise EdgekitError(f"{twin.path} and {m} have the same content; give one of them")
@@ -117,18 +125,18 @@ def bench_on_devices(
         raise EdgekitError("give at least one model to benchmark on the device")
     if not devices:
         raise EdgekitError("give at least one device (--device NAME)")
-    local = _local_models(models)
+    local = local_models(models)
     done = {}
     for r in previous:
         dev = r.get("device") or {}
         done[_key(dev.get("name"), dev.get("model_sha256"), r.get("settings") or {})] = r
 
-    def wanted(device: Device, m: _Model) -> list[tuple]:
+    def wanted(device: Device, m: LocalFile) -> list[tuple]:
         base = settings.for_device(device)
         return [_key(device.name, m.sha256, {**base, "threads": t, "batch": b})
                 for t in settings.threads for b in settings.batches]
 
-    plan: dict[str, list[_Model]] = {}
+    plan: dict[str, list[LocalFile]] = {}
     reused: dict[str, list[dict[str, Any]]] = {}
     for device in devices:
         plan[device.name], reused[device.name] = [], []
@@ -138,30 +146,12 @@ def bench_on_devices(
                 reused[device.name] += [done[k] for k in keys]
             else:
                 plan[device.name].append(m)
-    timings: dict[str, float] = {}
-
-    async def one(device: Device) -> list[dict[str, Any]] | DeviceFailure:
-        start = time.perf_counter()
-        try:
-            if not plan[device.name]:
-                return []
-            return await _bench_device(device, plan[device.name], settings, accept_new_host_key)
-        except DeviceError as exc:
-            return DeviceFailure(device.name, str(exc))
-        finally:
-            timings[device.name] = time.perf_counter() - start
-
-    async def everything():
-        if concurrent:
-            return await asyncio.gather(*(one(d) for d in devices))
-        return [await one(d) for d in devices]
-
-    start = time.perf_counter()
-    outcomes = asyncio.run(everything())
-    seconds = time.perf_counter() - start
+    runs = run_on_devices(devices, lambda session: session.bench(plan[session.device.name], settings),
+                          accept_new_host_key, concurrent, skip={d.name for d in devices if not plan[d.name]})
     position = {m.sha256: i for i, m in enumerate(local)}
     results, failures = [], []
-    for device, outcome in zip(devices, outcomes):
+    for device in devices:
+        outcome = runs.outcomes.get(device.name) or []
         if isinstance(outcome, DeviceFailure):
             failures.append(outcome)
             outcome = []
@@ -169,71 +159,147 @@ def bench_on_devices(
         mine.sort(key=lambda r: (position[r["device"]["model_sha256"]], r["settings"].get("threads") or 0,
                                  r["settings"].get("batch") or 0))
         results += mine
-    return FleetResult(tuple(results), tuple(failures), sum(map(len, reused.values())), seconds, timings)
+    return FleetResult(tuple(results), tuple(failures), sum(map(len, reused.values())), runs.seconds, runs.per_device_s)
 
 
-async def _remote_edgekit(device: Device, models: list[_Model], args: Sequence[str], accept_new_host_key: bool,
-                          timeout: float | None = None) -> tuple[Any, list[str], DeviceRun]:
-    """Push ``models`` and run ``edgekit ARGS[0] REMOTE_MODELS... ARGS[1:] --json`` on the device; return its JSON,
-    the remote model paths and how the transfer and run went."""
-    from edgekit.devices.ssh import connect, edgekit_command, push, run
+@dataclass(frozen=True)
+class Runs:
+    outcomes: dict[str, Any]  # device name -> what the work returned, or a DeviceFailure
+    seconds: float
+    per_device_s: dict[str, float]
 
-    async with connect(device, accept_new_host_key) as conn:
+
+def run_on_devices(devices: Sequence[Device], work: Callable[[Session], Awaitable[Any]], accept_new_host_key: bool = False,
+                   concurrent: bool = True, skip: Collection[str] = ()) -> Runs:
+    """``work`` on each device (but those in ``skip``) over one SSH connection each, the devices concurrently; a
+    device that fails (unreachable, dropped, timed out, a failed remote edgekit) is a :class:`DeviceFailure` and
+    the others go on."""
+    from edgekit.devices.ssh import connect
+
+    timings: dict[str, float] = {}
+
+    async def one(device: Device) -> Any:
+        start = time.perf_counter()
+        try:
+            async with connect(device, accept_new_host_key) as conn:
+                return await work(Session(conn, device))
+        except DeviceError as exc:
+            return DeviceFailure(device.name, str(exc))
+        finally:
+            timings[device.name] = time.perf_counter() - start
+
+    todo = [d for d in devices if d.name not in skip]
+
+    async def everything():
+        if concurrent:
+            return await asyncio.gather(*(one(d) for d in todo))
+        return [await one(d) for d in todo]
+
+    start = time.perf_counter()
+    outcomes = asyncio.run(everything()) if todo else []
+    return Runs({d.name: o for d, o in zip(todo, outcomes)}, time.perf_counter() - start, timings)
+
+
+class Session:
+    """edgekit's commands on one device, over one open connection: each pushes its models (content-addressed) and
+    runs the device's own ``edgekit ... --json``."""
+
+    def __init__(self, conn, device: Device):
+        self.conn, self.device = conn, device
+
+    async def edgekit(self, command: str, models: Sequence[LocalFile], args: Sequence[str],
+                      extra: Sequence[LocalFile] = ()) -> tuple[Any, list[str], list[str], DeviceRun]:
+        """Push ``models`` (and ``extra`` files), run ``edgekit COMMAND REMOTE_MODELS... ARGS --json``; return its
+        JSON, the remote paths of the models and of ``extra``, and how the transfer and run went. ``args`` may name
+        the extra files' remote paths as ``{0}``, ``{1}``, ..."""
+        from edgekit.devices.ssh import edgekit_command, push, run
+
+        device = self.device
         push_start = time.perf_counter()
-        remote, sent = await push(conn, device, [(m.path, m.remote_name) for m in models])
+        remote, sent = await push(self.conn, device, [(m.path, m.remote_name) for m in (*models, *extra)])
         push_s = time.perf_counter() - push_start
-        done = await run(conn, device, edgekit_command(device, args[0], *remote, *args[1:], "--json"), timeout)
-    if done.exit_status != 0:
-        raise DeviceError(device.name, explain_failure(device, done.exit_status, done.stderr))
-    try:
-        data = json.loads(done.stdout)
-    except json.JSONDecodeError as exc:
-        raise DeviceError(device.name, f"edgekit {args[0]} on the device printed no JSON ({exc})") from None
-    return data, remote, DeviceRun(**device.describe(), pushed_bytes=sent, push_s=round(push_s, 4),
-                                   run_s=round(done.seconds, 4))
+        remote, remote_extra = remote[:len(models)], remote[len(models):]
+        args = [a.format(*remote_extra) for a in args]
+        done = await run(self.conn, device, edgekit_command(device, command, *remote, *args, "--json"))
+        if done.exit_status != 0:
+            raise DeviceError(device.name, explain_failure(device, done.exit_status, done.stderr))
+        try:
+            data = json.loads(done.stdout)
+        except json.JSONDecodeError as exc:
+            raise DeviceError(device.name, f"edgekit {command} on the device printed no JSON ({exc})") from None
+        return data, remote, remote_extra, DeviceRun(**device.describe(), pushed_bytes=sent, push_s=round(push_s, 4),
+                                                     run_s=round(done.seconds, 4))
 
+    async def bench(self, models: Sequence[LocalFile], settings: BenchSettings) -> list[dict[str, Any]]:
+        """``edgekit bench`` of every model: its results, each with local paths and a ``device`` block."""
+        from edgekit.device_bench.bench import check_results
 
-async def _bench_device(device: Device, models: list[_Model], settings: BenchSettings,
-                        accept_new_host_key: bool) -> list[dict[str, Any]]:
-    from edgekit.device_bench.bench import check_results
+        device = self.device
+        data, remote, _, how = await self.edgekit("bench", models, settings.arguments(device))
+        try:
+            items = check_results(data, "its edgekit bench output")
+        except EdgekitError as exc:
+            raise DeviceError(device.name, str(exc)) from None
+        by_remote = dict(zip(remote, models))
+        expected = len(models) * len(settings.threads) * len(settings.batches)
+        if len(items) != expected or any(r.get("model") not in by_remote for r in items):
+            raise DeviceError(device.name, f"edgekit bench on the device returned {len(items)} results for other models "
+                                           f"than the {expected} asked for")
+        out = []
+        for r in items:
+            m = by_remote[r["model"]]
+            stats = dict(r.get("stats") or {}, path=str(m.path))
+            out.append(dict(r, model=str(m.path), stats=stats,
+                            device=asdict(replace(how, model_sha256=m.sha256, remote_model=r["model"]))))
+        return out
 
-    data, remote, how = await _remote_edgekit(device, models, ["bench", *settings.arguments(device)], accept_new_host_key)
-    try:
-        items = check_results(data, "its edgekit bench output")
-    except EdgekitError as exc:
-        raise DeviceError(device.name, str(exc)) from None
-    by_remote = dict(zip(remote, models))
-    expected = len(models) * len(settings.threads) * len(settings.batches)
-    if len(items) != expected or any(r.get("model") not in by_remote for r in items):
-        raise DeviceError(device.name, f"edgekit bench on the device returned {len(items)} results for other models "
-                                       f"than the {expected} asked for")
-    out = []
-    for r in items:
-        m = by_remote[r["model"]]
-        stats = dict(r.get("stats") or {}, path=str(m.path))
-        out.append(dict(r, model=str(m.path), stats=stats,
-                        device=asdict(replace(how, model_sha256=m.sha256, remote_model=r["model"]))))
-    return out
+    async def interleave(self, models: Sequence[LocalFile], threads: int | None, accelerator: str | None) -> dict[str, Any]:
+        """``edgekit bench --interleaved``: every model timed in rounds with the first (the baseline); the result
+        is :class:`edgekit.device_bench.Interleaved` as a dict, with local paths and a ``device`` block."""
+        device = self.device
+        args = ["--interleaved", "--accelerator", accelerator or device.accelerator or "cpu"]
+        if threads is not None:
+            args += ["--threads", str(threads)]
+        data, remote, _, how = await self.edgekit("bench", models, args)
+        names = {r: str(m.path) for r, m in zip(remote, models)}
+        spreads = data.get("spreads") if isinstance(data, dict) else None
+        if not isinstance(spreads, list) or sorted(str(s.get("name")) for s in spreads) != sorted(names):
+            raise DeviceError(device.name, "edgekit bench --interleaved on the device returned other models than asked")
+        method = str(data.get("method", ""))
+        for r, name in names.items():
+            method = method.replace(r, name)
+        return dict(data, baseline=names.get(data.get("baseline"), data.get("baseline")),
+                    spreads=[dict(s, name=names[s["name"]]) for s in spreads], method=method, device=asdict(how))
+
+    async def predict(self, model: LocalFile, inputs: LocalFile, local_out: Path, max_bytes: int, threads: int | None,
+                      accelerator: str | None) -> list[str]:
+        """``edgekit run`` of ``model`` on the ``inputs`` .npz, its outputs written there and copied to
+        ``local_out`` (``arr_0``, ... in output order; at most ``max_bytes``); returns the output names."""
+        from edgekit.devices.ssh import pull
+
+        device = self.device
+        remote_out = device.remote_path("outputs", f"{model.sha256[:16]}-{inputs.sha256[:16]}.npz")
+        args = ["-i", "{0}", "--save-outputs", remote_out, "--top-k", "0",
+                "--accelerator", accelerator or device.accelerator or "cpu"]
+        if threads is not None:
+            args += ["--threads", str(threads)]
+        data, _, _, _ = await self.edgekit("run", [model], args, extra=[inputs])
+        outputs = data.get("outputs") if isinstance(data, dict) else None
+        if not isinstance(outputs, list) or not all(isinstance(o, dict) and isinstance(o.get("name"), str) for o in outputs):
+            raise DeviceError(device.name, "edgekit run on the device printed no outputs")
+        await pull(self.conn, device, remote_out, local_out, max_bytes)
+        return [o["name"] for o in outputs]
 
 
 def interleave_on_device(models: Sequence[str | Path], device: Device, threads: int | None = 1,
                          accelerator: str | None = None, accept_new_host_key: bool = False) -> dict[str, Any]:
-    """``edgekit bench --interleaved`` on the device: every model timed in rounds with the first (the baseline);
-    the result is :class:`edgekit.device_bench.Interleaved` as a dict, with local paths and a ``device`` block."""
-    local = _local_models(models)
-    args = ["bench", "--interleaved", "--accelerator", accelerator or device.accelerator or "cpu"]
-    if threads is not None:
-        args += ["--threads", str(threads)]
-    data, remote, how = asyncio.run(_remote_edgekit(device, local, args, accept_new_host_key))
-    names = {r: str(m.path) for r, m in zip(remote, local)}
-    spreads = data.get("spreads") if isinstance(data, dict) else None
-    if not isinstance(spreads, list) or sorted(s.get("name") for s in spreads) != sorted(names):
-        raise DeviceError(device.name, "edgekit bench --interleaved on the device returned other models than asked")
-    method = str(data.get("method", ""))
-    for r, name in names.items():
-        method = method.replace(r, name)
-    return dict(data, baseline=names[data["baseline"]], spreads=[dict(s, name=names[s["name"]]) for s in spreads],
-                method=method, device=asdict(how))
+    """``edgekit bench --interleaved`` on the device (:meth:`Session.interleave`)."""
+    local = local_models(models)
+    outcome = run_on_devices([device], lambda session: session.interleave(local, threads, accelerator),
+                             accept_new_host_key).outcomes[device.name]
+    if isinstance(outcome, DeviceFailure):
+        raise EdgekitError(outcome.message)
+    return outcome
 
 
 def explain_failure(device: Device, status: int | None, stderr: str) -> str:

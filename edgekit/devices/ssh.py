@@ -17,7 +17,7 @@ from typing import AsyncIterator, Sequence
 from edgekit.devices.inventory import Device
 from edgekit.errors import DependencyError, DeviceError
 
-__all__ = ["RemoteRun", "connect", "push", "run", "edgekit_command"]
+__all__ = ["RemoteRun", "connect", "edgekit_command", "pull", "push", "run"]
 
 CONNECT_TIMEOUT_S = 15.0
 MAX_OUTPUT_BYTES = 16 * 1024 * 1024  # a device may be hostile: results bigger than this are refused
@@ -162,23 +162,47 @@ def sha256_file(path: str | os.PathLike) -> str:
 async def push(conn, device: Device, files: Sequence[tuple[str | os.PathLike, str]]) -> tuple[list[str], int]:
     """Copy ``(local, relative remote path)`` pairs below the workdir over SFTP; a file already there with the same
     size is skipped (callers name files by their SHA-256, so the same name is the same content). Each file lands
-    under a temporary name and is renamed into place, so an interrupted push leaves no partial file behind its name.
+    under a temporary name and is renamed into place, so an interrupted push leaves no partial file behind its name;
+    the temporaries that dead runs from this machine left in those folders are removed first.
     Returns the remote paths and the bytes sent."""
+    from edgekit._fs import part_name, stale_part
+
     asyncssh = _asyncssh()
-    sent, remote_paths = 0, []
+    sent, remote_paths, swept = 0, [], set()
     try:
         async with conn.start_sftp_client() as sftp:
             for local, rel in files:
                 remote = device.remote_path(rel)
                 remote_paths.append(remote)
+                folder = os.path.dirname(remote)
+                if folder not in swept:
+                    swept.add(folder)
+                    await sftp.makedirs(folder, exist_ok=True)
+                    for name in await sftp.listdir(folder):
+                        if stale_part(name):
+                            await sftp.remove(f"{folder}/{name}")
                 size = os.path.getsize(local)
                 if await sftp.exists(remote) and (await sftp.stat(remote)).size == size:
                     continue
-                await sftp.makedirs(os.path.dirname(remote), exist_ok=True)
-                part = f"{remote}.part-{os.getpid()}"
+                part = part_name(remote)
                 await sftp.put(str(local), part)
                 await sftp.posix_rename(part, remote)
                 sent += size
     except (OSError, asyncssh.Error) as exc:
         raise DeviceError(device.name, f"copying files to {device.workdir} failed: {_reason(exc)}") from None
     return remote_paths, sent
+
+
+async def pull(conn, device: Device, remote: str, local: str | os.PathLike, max_bytes: int) -> None:
+    """Copy one file the device wrote (at a path from ``device.remote_path``) to ``local``, then remove it there; a
+    file larger than ``max_bytes`` (a device may be hostile) is refused before anything is copied."""
+    asyncssh = _asyncssh()
+    try:
+        async with conn.start_sftp_client() as sftp:
+            size = (await sftp.stat(remote)).size
+            if size is None or size > max_bytes:
+                raise DeviceError(device.name, f"{remote} is {size} bytes, more than the {max_bytes:,} expected; refused")
+            await sftp.get(remote, str(local))
+            await sftp.remove(remote)
+    except (OSError, asyncssh.Error) as exc:
+        raise DeviceError(device.name, f"copying {remote} from the device failed: {_reason(exc)}") from None

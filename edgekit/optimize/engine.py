@@ -218,7 +218,7 @@ def run_variant(prepared: Prepared, recipe: Recipe, paths: VariantPaths, setting
     for fmt in recipe.formats:
         progress.step(index, recipe.name, f"converting to {fmt}")
         artifact = convert_for_recipe(optimized.model, recipe, fmt, paths.artifact(fmt), calibration=calibration, eval_data=prepared.eval_x)
-        progress.step(index, recipe.name, f"measuring {fmt} (accuracy, size" + (", latency, energy)" if settings.bench_seconds else ")"))
+        progress.step(index, recipe.name, f"measuring {fmt} (accuracy, size" + (", latency, energy)" if settings.bench_seconds and not settings.devices else ")"))
         measurement, measured_on = measure(artifact, prepared, settings)
         conditions = conditions or measured_on
         artifacts.append(replace(artifact, measurement=measurement))
@@ -249,9 +249,10 @@ def _int8_sensitivity(model, calibration, eval_x, eval_y) -> tuple[Any, str | No
 
 def measure(artifact: Artifact, prepared: Prepared, settings: Settings) -> tuple[Measurement, Any]:
     """Quality (through edgekit.runtime, float32 in and out), the weights the artifact ships (read by its target's
-    weight reader) and, unless ``settings.bench_seconds`` is 0, MACs, memory and energy (latency itself is measured
-    for all artifacts together, interleaved: :mod:`edgekit.optimize.pipeline`). Returns the measurement and the
-    machine conditions of the benchmark (None when not run)."""
+    weight reader) and, unless ``settings.bench_seconds`` is 0 or devices measure speed
+    (:mod:`edgekit.optimize.on_devices`), MACs, memory and energy (latency itself is measured for all artifacts
+    together, interleaved: :mod:`edgekit.optimize.pipeline`). Returns the measurement and the machine conditions of
+    the benchmark (None when not run)."""
     from edgekit import runtime
     from edgekit.device_bench.download import download_bytes
     from edgekit.optimize.metrics import evaluate_outputs, most_damaged
@@ -269,7 +270,7 @@ def measure(artifact: Artifact, prepared: Prepared, settings: Settings) -> tuple
     weights = tuple(TARGETS[artifact.format].shipped_weights(path, layer_names))
     beyond_top1 = dict(robustness=robustness, robustness_drop=robustness_drop(prepared.original_robustness, robustness),
                        damaged_classes=damaged, download=download_bytes(path, settings.baseline))
-    if not settings.bench_seconds:  # no timed runs: the graph's own figures (MACs and parameters before/after)
+    if not settings.bench_seconds or settings.devices:  # no timed runs here: the graph's own figures (MACs, parameters)
         from edgekit.device_bench import model_stats
 
         try:
@@ -286,8 +287,6 @@ def bench_figures(path, settings: Settings, mcu: bool = False) -> tuple[dict, An
     """The benchmark's part of a :class:`Measurement` (MACs, memory, energy, what ran it) and the machine conditions."""
     from edgekit.device_bench import bench
 
-    if settings.device is not None:
-        return _device_figures(path, settings)
     options = dict(threads=settings.threads, min_time=settings.bench_seconds, device_profile=settings.device_profile)
     note = None
     if mcu:  # an MCU runs TFLite Micro: its arena and flash are in the artifact's mcu report
@@ -303,34 +302,6 @@ def bench_figures(path, settings: Settings, mcu: bool = False) -> tuple[dict, An
     return dict(params=result.stats.params, macs=result.stats.macs, bytes_by_dtype=dict(result.stats.bytes_by_dtype),
                 load_ms=result.load_ms, peak_rss_bytes=result.memory.peak_rss_bytes, energy=tuple(result.energy),
                 accelerator=result.accelerator, latency_note=note), result.conditions
-
-
-def _device_figures(path, settings: Settings) -> tuple[dict, Any]:
-    """The device's own ``edgekit bench`` of the artifact at ``path``, over SSH (its result arrives as JSON); a
-    failure fails this variant only."""
-    from edgekit._json import from_json
-    from edgekit.device_bench.conditions import Conditions
-    from edgekit.device_bench.energy import EnergyEstimate
-    from edgekit.devices import BenchSettings, bench_on_devices
-    from edgekit.devices.inventory import DeviceRun
-    from edgekit.errors import EdgekitError
-
-    device = settings.device
-    fleet = bench_on_devices([str(path)], [device], BenchSettings(
-        threads=(settings.threads,), accelerator=settings.target, min_time=settings.bench_seconds,
-        device_profile=settings.device_profile), accept_new_host_key=settings.accept_new_host_key)
-    if fleet.failures:
-        raise EdgekitError(fleet.failures[0].message)
-    data = fleet.results[0]
-    stats = data["stats"]
-    figures = dict(
-        params=stats.get("params"), macs=stats.get("macs"), bytes_by_dtype=dict(stats.get("bytes_by_dtype") or {}),
-        load_ms=data.get("load_ms"), peak_rss_bytes=(data.get("memory") or {}).get("peak_rss_bytes"),
-        energy=from_json(tuple[EnergyEstimate, ...], data.get("energy") or [], "device energy"),
-        accelerator=data.get("accelerator"), device=from_json(DeviceRun, data["device"], "device"),
-        latency_note=f"latency, memory and energy measured on device {device.name} ({device.address})",
-    )
-    return figures, from_json(Conditions, data["conditions"], "device conditions") if data.get("conditions") else None
 
 
 def measure_original(prepared: Prepared, settings: Settings, progress: Progress) -> Artifact:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -30,9 +31,9 @@ from edgekit.data_range import range_mismatches
 from edgekit.errors import EdgekitError
 from edgekit.optimize.executors import Context, Job, executor
 from edgekit.optimize.progress import Progress
-from edgekit.optimize.ranking import Candidate, rank
+from edgekit.optimize.ranking import Candidate, rank, worst_case
 from edgekit.recipe import Recipe, dump_recipes, preset
-from edgekit.measurement import Latency, LatencyRun
+from edgekit.measurement import LatencyRun, from_interleaved
 from edgekit.results import ModelInfo, Original, Results, Settings, Variant, dumps, loads, relative, relative_artifact
 from edgekit.targets import TARGETS, accelerator
 
@@ -88,12 +89,13 @@ def optimize(
     # Everything that can be checked without TensorFlow is checked first (here and in prepare): a bad option, file
     # or recipe fails in a second, not after minutes of fine-tuning.
     progress = progress or Progress(False)
-    if settings.device is not None:  # so is the device: unreachable or not ready is known up front
+    if settings.devices:  # so are the devices: unreachable or not ready is known up front
         from edgekit.devices import check_devices
 
-        (check,) = check_devices([settings.device], settings.accept_new_host_key)
-        if not check.ready:
-            raise EdgekitError(f"device {settings.device.name}: {'; '.join(check.problems)}")
+        problems = [f"device {c.device}: {'; '.join(c.problems)}"
+                    for c in check_devices(list(settings.devices), settings.accept_new_host_key) if not c.ready]
+        if problems:
+            raise EdgekitError(" | ".join(problems))
     out = Path(outdir)
     if out.exists() and not out.is_dir():
         raise EdgekitError(f"output folder {out} is a file; give a folder with -o")
@@ -147,11 +149,21 @@ def optimize(
                 jobs.append(job)
         for job, variant in zip(jobs, runner.run(jobs, run_here, context, out, progress.line)):
             variants[job.index] = variant
-    if runner.name != "local":
-        variants, conditions = _bench_here(variants, out, settings)
-    variants, latency = _interleave(variants, out, settings, progress)
+    on_devices = ()
+    if settings.devices:  # every speed figure comes from the devices
+        from edgekit.optimize.on_devices import measure_on_devices
+
+        variants, on_devices = measure_on_devices(variants, out, settings, prepared, progress, _previous_results(out))
+        latency = None
+        warnings += [f"device {d.name} was not measured ({d.failure}); a re-run with the same -o measures it"
+                     for d in on_devices if d.failure]
+    else:
+        if runner.name != "local":
+            variants, conditions = _bench_here(variants, out, settings)
+        variants, latency = _interleave(variants, out, settings, progress)
     if latency is not None and latency.busy:
         warnings.append(latency.busy)
+    warnings += [f"device {d.name}: {d.latency.busy}" for d in on_devices if d.latency is not None and d.latency.busy]
 
     results = Results(
         edgekit_version=__version__,
@@ -168,6 +180,7 @@ def optimize(
         warnings=tuple(warnings),
         notes=prepared.notes,
         execution=runner.describe(),
+        devices=on_devices,
     )
     return _rank_and_publish(results, out)
 
@@ -207,43 +220,23 @@ def _interleave(variants: list[Variant], out: Path, settings: Settings, progress
     """Time every artifact interleaved with the float32 .tflite (see device_bench.interleaved): each artifact's
     ``latency_ms`` is its median and spread, with its ratio to the baseline and the verdict (faster, slower, or no
     measurable difference). Also returns how it was measured, and whether the machine was busy."""
+    from edgekit.device_bench.interleaved import measure_interleaved
+
     arts = {f"{v.name}/{a.format}": a for v in variants if v.status == "done" for a in v.artifacts}
     if not arts or not settings.bench_seconds:
         return variants, None
     baseline = "fp32/tflite" if "fp32/tflite" in arts else next(iter(arts))
-    device = settings.device
-    progress.line(f"latency: {len(arts)} artifacts interleaved with {baseline} in rounds"
-                  + (f" on device {device.name}" if device is not None else ""))
-    if device is not None:  # the device's own edgekit times them there: the ranking uses its figures
-        from edgekit.devices.fleet import interleave_on_device
-
-        order = [baseline, *(n for n in arts if n != baseline)]
-        info = interleave_on_device([out / arts[n].path for n in order], device, settings.threads, settings.target,
-                                    settings.accept_new_host_key)
-        by_path = {str(out / arts[n].path): n for n in order}
-        raw = {by_path[s["name"]]: s for s in info["spreads"]}
-    else:
-        from edgekit.device_bench.interleaved import measure_interleaved
-
-        on_cpu = any(a.measurement.latency_note for a in arts.values())
-        info = measure_interleaved({n: out / a.path for n, a in arts.items()}, baseline, threads=settings.threads,
-                                   accelerator="cpu" if on_cpu else settings.target).to_dict()
-        raw = {s["name"]: s for s in info["spreads"]}
-    spreads = {n: Latency(s["median_ms"], s["p25_ms"], s["p75_ms"], s["iqr_ms"], s["runs"], info["rounds"], s["ratio"],
-                          tuple(s["ratio_ci"]) if s["ratio_ci"] is not None else None, s["verdict"]) for n, s in raw.items()}
+    progress.line(f"latency: {len(arts)} artifacts interleaved with {baseline} in rounds")
+    on_cpu = any(a.measurement.latency_note for a in arts.values())
+    info = measure_interleaved({n: out / a.path for n, a in arts.items()}, baseline, threads=settings.threads,
+                               accelerator="cpu" if on_cpu else settings.target).to_dict()
+    spreads, run = from_interleaved(info)
 
     def timed(v: Variant) -> Variant:
         return replace(v, artifacts=tuple(replace(a, measurement=replace(a.measurement, latency_ms=spreads[f"{v.name}/{a.format}"]))
                                           if f"{v.name}/{a.format}" in spreads else a for a in v.artifacts))
 
-    run = {k: info.get(k) for k in ("method", "rounds", "round_time_s", "threads", "min_effect", "load_average_before",
-                                    "load_average_after", "cores", "cpu_share", "busy", "device")}
-    if run["device"] is not None:
-        from edgekit._json import from_json
-        from edgekit.devices.inventory import DeviceRun
-
-        run["device"] = from_json(DeviceRun, run["device"], "device")
-    return [timed(v) for v in variants], LatencyRun(baseline_artifact=baseline, **run)
+    return [timed(v) for v in variants], run
 
 
 def _reused(index: int, recipe: Recipe, out: Path, settings: Settings, progress: Progress) -> Variant | None:
@@ -336,6 +329,14 @@ def _mixed_not_needed(recipe: Recipe, variants: list[Variant], original: Origina
     return None
 
 
+def _previous_results(out: Path) -> Results | None:
+    """The results.json an earlier run left in ``out``, or None (none, unreadable, or of another format)."""
+    try:
+        return loads((out / "results.json").read_text(encoding="utf-8"))
+    except (OSError, EdgekitError):
+        return None
+
+
 def _previous(path: Path) -> Variant | None:
     """A finished variant from an earlier run, or None when the file is unreadable or of another format."""
     try:
@@ -349,13 +350,17 @@ def _relative_variant(variant: Variant, root: Path) -> Variant:
                    keras_model=relative(variant.keras_model, root), recipe_file=relative(variant.recipe_file, root))
 
 
-def candidates(results: Results) -> list[Candidate]:
+def candidates(results: Results, device: str | None = None) -> list[Candidate]:
+    """The ranking's view of every measured artifact: with ``device``, that device's latency (and its accuracy,
+    where --device-accuracy measured it there)."""
     out = []
     for v, a in results.measured():
         m = a.measurement
-        latency = m.latency_ms
-        out.append(Candidate(f"{v.name}/{a.format}", m.metrics.top1, m.metrics.agreement, a.file_bytes, a.gzip_bytes,
-                             latency.p50 if latency else None, latency.verdict if latency else None, m.metrics.snr_db,
+        on = m.on(device) if device is not None else None
+        metrics = on.metrics if on is not None and on.metrics is not None else m.metrics
+        latency = on.latency_ms if on is not None else None if device is not None else m.latency_ms
+        out.append(Candidate(f"{v.name}/{a.format}", metrics.top1, metrics.agreement, a.file_bytes, a.gzip_bytes,
+                             latency.p50 if latency else None, latency.verdict if latency else None, metrics.snr_db,
                              arena_bytes=a.mcu.arena.bytes if a.mcu is not None else None,
                              flash_bytes=a.mcu.flash_bytes if a.mcu is not None else None,
                              delta_bytes=m.download.delta if m.download else None, robustness_drop=m.robustness_drop))
@@ -363,22 +368,50 @@ def candidates(results: Results) -> list[Candidate]:
 
 
 def _rank_and_publish(results: Results, out: Path) -> Results:
-    """Rank, copy the recommendation to ``best.*`` with its recipe beside it, write results.json and report.html."""
+    """Rank, copy the recommendation to ``best.*`` with its recipe beside it, write results.json and report.html.
+
+    With devices, each device is ranked on its own figures, and the recommendation is ranked on every measured
+    device's worst figures (it meets each constraint on each device); with several devices, each device's own
+    recommendation is copied to ``best-NAME.*`` too."""
     from edgekit.optimize.pipeline_report import render
 
-    found = candidates(results)
-    baseline = results.latency.baseline_artifact if results.latency else next((c.name for c in found if c.name.startswith("fp32/")), None)
-    ranking = rank(found, results.original.metrics.top1, results.settings.constraints, baseline=baseline)
-    best = None
-    if ranking.recommended:
-        variant, artifact = results.artifact(ranking.recommended)
-        best = out / ("best" + Path(artifact.path).suffix)
-        with atomic_path(best) as tmp:
-            shutil.copyfile(out / artifact.path, tmp)
-        write_text_atomic(out / "best.recipe.yaml", (out / variant.recipe_file).read_text(encoding="utf-8"))
-        best = relative(best, out)
-    text = dumps(replace(results, ranking=ranking, best=best))
+    original, limits = results.original.metrics.top1, results.settings.constraints
+    measured = [d for d in results.devices if d.failure is None]
+    devices = []
+    for d in results.devices:
+        if d.failure is None:
+            d = replace(d, ranking=rank(candidates(results, d.name), original, limits, baseline=d.latency.baseline_artifact))
+            if len(results.devices) > 1 and d.ranking.recommended:
+                d = replace(d, best=_publish(results, d.ranking.recommended, out, f"best-{_file_part(d.name)}"))
+        devices.append(d)
+    if measured:
+        found = worst_case([candidates(results, d.name) for d in measured])
+        baseline = measured[0].latency.baseline_artifact
+    else:
+        found = candidates(results, results.devices[0].name) if results.devices else candidates(results)
+        baseline = results.latency.baseline_artifact if results.latency else next((c.name for c in found if c.name.startswith("fp32/")), None)
+    ranking = rank(found, original, limits, baseline=baseline)
+    if len(measured) > 1 and ranking.recommended:
+        ranking = replace(ranking, reason=f"on each of the {len(measured)} devices ({', '.join(d.name for d in measured)}, "
+                                          f"their worst figures): {ranking.reason}")
+    best = _publish(results, ranking.recommended, out, "best") if ranking.recommended else None
+    text = dumps(replace(results, ranking=ranking, best=best, devices=tuple(devices)))
     results = loads(text, str(out / "results.json"))  # exactly what was written
     write_text_atomic(out / "results.json", text)
     write_text_atomic(out / "report.html", render(results))
     return results
+
+
+def _file_part(name: str) -> str:
+    """A device name as part of a file name (a one-off user@host:port device has characters that are not)."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+
+
+def _publish(results: Results, name: str, out: Path, stem: str) -> str:
+    """Copy the artifact ``name`` to ``out/STEM.SUFFIX`` with its recipe beside it (``STEM.recipe.yaml``)."""
+    variant, artifact = results.artifact(name)
+    best = out / (stem + Path(artifact.path).suffix)
+    with atomic_path(best) as tmp:
+        shutil.copyfile(out / artifact.path, tmp)
+    write_text_atomic(out / f"{stem}.recipe.yaml", (out / variant.recipe_file).read_text(encoding="utf-8"))
+    return relative(best, out)

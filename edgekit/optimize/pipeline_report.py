@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from edgekit.device_bench.energy import EnergyEstimate
     from edgekit.measurement import Latency
     from edgekit.optimize.ranking import Constraints
-    from edgekit.results import ModelInfo, Results, Settings, Variant
+    from edgekit.results import ModelInfo, Results, Variant
 
 ENERGY_PREFERENCE = ("measured", "time×power", "op-count")  # a measurement beats a model of one
 
@@ -31,17 +31,34 @@ def preferred_energy(estimates: Sequence[EnergyEstimate]) -> dict | None:
     return {"method": best.method, "uj": best.value * TO_MICROJOULES[best.units.split("/")[0]], "source": best.source}
 
 
-def rows(results: Results) -> list[dict]:
-    """One row per measured artifact, flattened for the tables and the plots."""
+def primary_device(results: Results) -> str | None:
+    """The device whose figures the main table shows: the only one measured, when one device was given."""
+    if len(results.devices) == 1 and results.devices[0].failure is None:
+        return results.devices[0].name
+    return None
+
+
+def rows(results: Results, device: str | None = None) -> list[dict]:
+    """One row per measured artifact, flattened for the tables and the plots: speed (and, with --device-accuracy,
+    quality) as ``device`` measured it and its verdicts there; without ``device``, as the main table shows it."""
+    ranking = results.ranking
+    if device is None:
+        device = primary_device(results)
+    else:
+        ranking = next(d.ranking for d in results.devices if d.name == device)
     verdicts = {v.name: {"meets": v.meets, "pareto": v.pareto, "misses": v.misses}
-                for v in (results.ranking.verdicts if results.ranking else ())}
-    recommended = results.ranking.recommended if results.ranking else None
+                for v in (ranking.verdicts if ranking else ())}
+    recommended = ranking.recommended if ranking else None
     out = []
     for variant, art in results.measured():
         name = f"{variant.name}/{art.format}"
         m = art.measurement
-        metrics, latency = m.metrics, m.latency_ms
-        energy = preferred_energy(m.energy)
+        metrics, latency, energy, peak = m.metrics, m.latency_ms, m.energy, m.peak_rss_bytes
+        if device is not None:
+            on = m.on(device)
+            latency, energy, peak = (on.latency_ms, on.energy, on.peak_rss_bytes) if on else (None, (), None)
+            metrics = on.metrics if on is not None and on.metrics is not None else metrics
+        energy = preferred_energy(energy)
         out.append({
             "name": name,
             "top1": metrics.top1,
@@ -61,6 +78,7 @@ def rows(results: Results) -> list[dict]:
             "energy_method": None if energy is None else energy.get("method"),
             "energy_source": None if energy is None else energy.get("source"),
             "bytes_by_dtype": m.bytes_by_dtype,
+            "peak_rss_bytes": peak,
             "arena_bytes": art.mcu.arena.bytes if art.mcu is not None else None,
             "robustness": m.robustness,
             "robustness_drop": m.robustness_drop,
@@ -90,10 +108,12 @@ def measurement_notes(results: Results) -> list[str]:
     """Distinct notes on how the artifacts were measured (e.g. a target accelerator this machine does not have)."""
     notes = list(results.warnings)
     notes += [a.measurement.latency_note for _, a in results.measured()]
-    latency = results.latency
-    if latency is not None:
-        notes.append(f"latency: {latency.method}; 1-min load average {latency.load_average_before} before, "
-                     f"{latency.load_average_after} after, on {latency.cores} cores")
+    runs = [("", results.latency)] + [(f" on device {d.name}", d.latency) for d in results.devices]
+    for where, latency in runs:
+        if latency is not None:
+            notes.append(f"latency{where}: {latency.method}; 1-min load average {latency.load_average_before} "
+                         f"before, {latency.load_average_after} after, on {latency.cores} cores")
+    notes += device_accuracy_notes(results)
     sources = {a.get("energy_source") for a in rows(results) if a.get("energy_method") == "time×power"}
     notes += [f"energy: time×power estimate, power figure from {src}" for src in sorted(s for s in sources if s)]
     if results.ranking is not None and results.ranking.basis == "fidelity":
@@ -102,9 +122,29 @@ def measurement_notes(results: Results) -> list[str]:
     return list(dict.fromkeys(n for n in notes if n))
 
 
-def _measured_on(settings: Settings) -> str:
-    device = settings.device
-    return f"device {device.name} ({device.user}@{device.host}:{device.port})" if device else "this machine"
+def device_accuracy_notes(results: Results) -> list[str]:
+    """Where a device's runtime scored an artifact differently from this machine's (--device-accuracy)."""
+    notes = []
+    for variant, art in results.measured():
+        here = art.measurement.metrics
+        for on in art.measurement.devices:
+            there = on.metrics
+            if there is None:
+                continue
+            for what, a, b in (("top-1", here.top1, there.top1), ("top-1 agreement", here.agreement, there.agreement)):
+                if a is not None and b is not None and abs(a - b) >= 0.005:
+                    notes.append(f"{variant.name}/{art.format}: {what} {100 * b:.2f}% on device {on.device} vs "
+                                 f"{100 * a:.2f}% on this machine (the device's runtime computes it differently)")
+                    break
+    return notes
+
+
+def _measured_on(results: Results) -> str:
+    """Where the speed figures come from."""
+    where = {d.name: d for d in results.settings.devices}
+    if not where:
+        return "this machine"
+    return ", ".join(f"device {n} ({d.user}@{d.host}:{d.port})" for n, d in where.items())
 
 
 def _esc(value: Any) -> str:
@@ -220,7 +260,8 @@ def render(results: Results) -> str:
     if results.original.metrics.per_class is not None:
         plots.append(class_f1_diff(data, results.original.metrics.per_class.f1))
     settings, model = results.settings, results.model
-    cpu = results.conditions.cpu_model if results.conditions else None
+    conditions = results.conditions or next((d.conditions for d in results.devices if d.conditions), None)
+    cpu = conditions.cpu_model if conditions else None
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>edgekit report: {_esc(_file_name(model))}</title><style>{CSS}</style></head><body>",
@@ -234,11 +275,13 @@ def render(results: Results) -> str:
         "</div>",
         f"<p class='meta'>Original model: top-1 {_esc(_pct(orig_top1))}; measured on {_esc(results.evaluated_on)}. "
         f"Constraints: {_esc(_constraints(settings.constraints))}. Latency measured on "
-        f"{_esc(_measured_on(settings))} ({_esc(cpu or 'CPU unknown')}), {_esc(settings.threads)} thread(s).</p>",
+        f"{_esc(_measured_on(results))} ({_esc(cpu or 'CPU unknown')}), {_esc(settings.threads)} thread(s).</p>",
         *(f"<p class='meta'><b>Note:</b> {_esc(n)}</p>" for n in measurement_notes(results)),
         "<h2>Variants</h2><table id='variants'><thead><tr>" + "".join(f"<th>{_esc(h)}</th>" for h in head) + "</tr></thead><tbody>",
         *body, "</tbody></table>",
     ]
+    if len(results.devices) > 1:
+        parts += [_device_html(results, d) for d in results.devices]
     not_run = [v for v in results.variants if v.status != "done"]
     if not_run:
         parts.append("<h2>Not run</h2><ul>" + "".join(
@@ -249,6 +292,33 @@ def render(results: Results) -> str:
                  "is the recommendation. "
                  "All figures are in results.json next to this page.</p></body></html>")
     return "\n".join(parts)
+
+
+DEVICE_HEAD = ["variant / format", "top-1", "agreement", "p50 latency (ms)", "IQR (ms)", "latency vs baseline [95% CI]",
+               "peak memory", "µJ/inf", "meets constraints", "misses"]
+
+
+def _device_cells(r: dict) -> list:
+    v = r["verdict"]
+    return [r["name"], _pct(r["top1"]), _pct(r["agreement"]), _ms(r["latency_ms"]), _ms(r["latency_iqr_ms"]),
+            r["latency_vs"], human_bytes(r["peak_rss_bytes"]) if r["peak_rss_bytes"] is not None else "-",
+            fmt(r["energy_uj"], 4), fmt(v.get("meets")), "; ".join(v.get("misses", [])) or "-"]
+
+
+def _device_html(results: Results, device) -> str:
+    """One device's own figures and recommendation (several devices were given)."""
+    spec = next(d for d in results.settings.devices if d.name == device.name)
+    title = f"<h2>On device {_esc(device.name)} ({_esc(spec.user)}@{_esc(spec.host)}:{_esc(spec.port)})</h2>"
+    if device.failure:
+        return f"{title}<p class='miss'>Not measured: {_esc(device.failure)}</p>"
+    ranking, cpu = device.ranking, device.conditions.cpu_model if device.conditions else None
+    accuracy = "quality run through the device's runtime" if device.accuracy else "quality measured on this machine"
+    verdict = (f"<b>Ship {_esc(ranking.recommended)} here</b> → {_esc(device.best or '')}<br>{_esc(ranking.reason)}"
+               if ranking.recommended else f"<b>No recommendation for this device.</b> {_esc(ranking.reason)}")
+    body = "".join(f'<tr class="{"best" if r["recommended"] else "ok" if r["verdict"].get("meets") else "miss"}">'
+                   + "".join(f"<td>{_esc(c)}</td>" for c in _device_cells(r)) + "</tr>" for r in rows(results, device.name))
+    return (f"{title}<p class='meta'>{_esc(cpu or 'CPU unknown')}; {_esc(accuracy)}.</p><div class='recommend'>{verdict}</div>"
+            "<table><thead><tr>" + "".join(f"<th>{_esc(h)}</th>" for h in DEVICE_HEAD) + f"</tr></thead><tbody>{body}</tbody></table>")
 
 
 def _sensitivity_html(variant: Variant) -> str:
@@ -300,7 +370,9 @@ def text_summary(results: Results) -> str:
         head.insert(at, "arena")
         for row, r in zip(body, data):
             row.insert(at, "-" if r["arena_bytes"] is None else human_bytes(r["arena_bytes"]))
-    lines = [table(head, body)]
+    empty = [i for i in range(len(head)) if body and all(row[i] == "-" for row in body)]  # e.g. speed: per device
+    lines = [table([h for i, h in enumerate(head) if i not in empty],
+                   [[c for i, c in enumerate(row) if i not in empty] for row in body])]
     if any(r["energy_method"] for r in data):
         lines.append(f"µJ/inf: {_energy_methods(data)} (results.json holds every method and its source)")
     lines.extend(f"note: {n}" for n in measurement_notes(results))
@@ -309,6 +381,15 @@ def text_summary(results: Results) -> str:
             lines.append(f"not run: {v.name} ({v.status}): {v.reason or ''}")
         elif v.mixed_precision:
             lines.append(f"{v.name}: {mixed_summary(v.mixed_precision)}")
+    if len(results.devices) > 1:
+        for d in results.devices:
+            if d.failure:
+                lines.append(f"\non device {d.name}: not measured ({d.failure})")
+                continue
+            lines.append(f"\non device {d.name}:")
+            lines.append(table(DEVICE_HEAD, [_device_cells(r) for r in rows(results, d.name)]))
+            lines.append(f"recommended on {d.name}: {d.ranking.recommended} → {d.best}" if d.ranking.recommended
+                         else f"no recommendation on {d.name}: {d.ranking.reason}")
     ranking = results.ranking
     if ranking is not None and ranking.recommended:
         lines.append(f"\nrecommended: {ranking.recommended} → {results.best}\n  why: {ranking.reason}")

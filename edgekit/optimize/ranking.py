@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 from edgekit.errors import EdgekitError
@@ -158,6 +158,26 @@ def _speed(c: Candidate, candidates: Sequence[Candidate]) -> float:
     if all(o.latency_verdict in _SPEED for o in candidates):
         return float(_SPEED[c.latency_verdict])
     return c.latency_ms if c.latency_ms is not None else math.inf
+
+
+_WORST_FIRST = ("slower", "tie", "baseline", "faster")
+
+
+def worst_case(per_device: Sequence[Sequence[Candidate]]) -> list[Candidate]:
+    """One candidate per artifact for a fleet: its worst figures over the devices (lowest quality, slowest median,
+    least favourable verdict), so a recommendation meets every constraint on every device."""
+    out = []
+    for group in zip(*per_device):
+        def lowest(field: str):
+            values = [getattr(c, field) for c in group]
+            return None if any(v is None for v in values) else min(values)
+
+        latencies = [c.latency_ms for c in group]
+        verdicts = [c.latency_verdict for c in group]
+        out.append(replace(group[0], accuracy=lowest("accuracy"), agreement=lowest("agreement"), snr_db=lowest("snr_db"),
+                           latency_ms=None if None in latencies else max(latencies),
+                           latency_verdict=None if None in verdicts else min(verdicts, key=_WORST_FIRST.index)))
+    return out
 
 
 def pareto_front(candidates: Sequence[Candidate]) -> set[str]:

@@ -103,9 +103,21 @@ def _summary(name: str, array: np.ndarray, top_k: int | None) -> OutputResult:
     return OutputResult(name, tuple(array.shape), array.dtype.name, values, tops)
 
 
+def _save(path: str | os.PathLike, arrays: list[np.ndarray]) -> None:
+    from edgekit._fs import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, *arrays)
+
+
 def run(model: str | os.PathLike, input: str | os.PathLike, accelerator: str = "cpu", threads: int | None = None,
-        fallback: str | None = None, delegate: str | None = None, top_k: int | None = None, raw: bool = False) -> RunResult:
-    """Load ``model``, run it once on the input file, and summarise each output (top-k for classifiers)."""
+        fallback: str | None = None, delegate: str | None = None, top_k: int | None = None, raw: bool = False,
+        save_outputs: str | os.PathLike | None = None) -> RunResult:
+    """Load ``model``, run it once on the input file, and summarise each output (top-k for classifiers).
+    ``save_outputs``: also write every output, whole, to that .npz (``arr_0``, ``arr_1``, ... in the model's output
+    order; the result names them)."""
+    if save_outputs is not None and Path(save_outputs).suffix.lower() != ".npz":
+        raise DataError(f"--save-outputs {save_outputs}: give a .npz file")
     start = time.perf_counter()
     with load(model, accelerator=accelerator, threads=threads, fallback=fallback, delegate=delegate) as m:
         load_ms = (time.perf_counter() - start) * 1e3
@@ -115,6 +127,8 @@ def run(model: str | os.PathLike, input: str | os.PathLike, accelerator: str = "
         latency_ms = (time.perf_counter() - start) * 1e3
         outs = {m.outputs[0].name: y} if not isinstance(y, dict) else y
         shape = tuple(x.shape) if isinstance(x, np.ndarray) else tuple(next(iter(x.values())).shape)
+        if save_outputs is not None:
+            _save(save_outputs, [np.asarray(a) for a in outs.values()])
         return RunResult(model=str(model), backend=m.backend, accelerator=m.accelerator,
                          fully_delegated=m.fully_delegated, threads=m.threads, input=str(input), input_shape=shape,
                          latency_ms=round(latency_ms, 3), load_ms=round(load_ms, 3),
