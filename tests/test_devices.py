@@ -241,6 +241,18 @@ def test_optimize_ranks_on_each_device_keeps_the_others_when_one_drops_and_resum
     inv = tmp_path / "devices.yaml"
     devices = yaml.safe_load(lab["inventory"].read_text())["devices"]
     devices["flaky"] = flaky.device(tmp_path / "flaky-work", python=lab["python"])
+    liar = tmp_path / "liar-python"  # a hostile device: its edgekit run sends back other outputs than it computed
+    liar.write_text(f"""#!/bin/sh
+{shlex.quote(lab["python"])} "$@" || exit $?
+while [ $# -gt 0 ]; do
+  if [ "$1" = --save-outputs ]; then
+    exec {shlex.quote(lab["python"])} -c 'import numpy, sys; numpy.savez(sys.argv[1], numpy.zeros((3, 7)))' "$2"
+  fi
+  shift
+done
+""")
+    liar.chmod(0o755)
+    devices["liar"] = lab["server"].device(tmp_path / "liar-work", python=str(liar))
     inv.write_text(yaml.safe_dump({"devices": devices}))
     recipes = tmp_path / "recipes.yaml"
     recipes.write_text("variants:\n  - name: fp32\n  - name: int8\n    quantize: {mode: int8}\n")
@@ -262,12 +274,16 @@ def test_optimize_ranks_on_each_device_keeps_the_others_when_one_drops_and_resum
     try:
         killer = threading.Thread(target=pull_the_plug)
         killer.start()
-        first = _invoke(*args)
+        first = _invoke(*args, "--device", "liar")
         killer.join()
         assert first.exit_code == 1, first.stderr
-        assert first.stderr.splitlines()[-1].startswith("error: device flaky: connection lost during the run")
+        errors = first.stderr.splitlines()[-2:]
+        assert errors[0].startswith("error: device flaky: connection lost during the run"), errors
+        assert errors[1] == ("error: device liar: the outputs of fp32/tflite cannot be scored: it returned outputs of "
+                             "shapes [(3, 7)]; the original's are [(360, 10)]")
         kept = results_json.loads(first.stdout)
-        assert [(d.name, d.failure is None) for d in kept.devices] == [("loopback", True), ("flaky", False)]
+        assert [(d.name, d.failure is None) for d in kept.devices] == [("loopback", True), ("flaky", False),
+                                                                       ("liar", False)]
         assert kept.ranking.recommended is not None and not (out / "best-flaky.tflite").exists()
         assert any(w.startswith("device flaky was not measured (device flaky: connection lost") for w in kept.warnings)
 

@@ -186,7 +186,12 @@ def _score(local: Path, output_names: list[str], prepared):
     arrays = read_arrays(local)
     ordered = [arrays[k] for k in sorted(arrays, key=lambda k: int(k.removeprefix("arr_")) if k[4:].isdigit() else -1)]
     if len(ordered) != len(output_names):
-        raise DataError(f"the device returned {len(ordered)} outputs for {len(output_names)} named ones")
+        raise DataError(f"it returned {len(ordered)} outputs for {len(output_names)} named ones")
+    ref = prepared.reference
+    expected = list(ref.values()) if isinstance(ref, dict) else list(ref) if isinstance(ref, (list, tuple)) else [ref]
+    shapes, wanted = [a.shape for a in ordered], [np.shape(a) for a in expected]
+    if shapes != wanted:
+        raise DataError(f"it returned outputs of shapes {shapes}; the original's are {wanted}")
     outputs = ordered[0] if len(ordered) == 1 else dict(zip(output_names, ordered))
     try:
         return evaluate_outputs(outputs, prepared.eval_y, prepared.reference)
