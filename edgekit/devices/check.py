@@ -75,19 +75,11 @@ async def _check(conn, device: Device) -> DeviceCheck:
 
 def check_devices(devices: Sequence[Device], accept_new_host_key: bool = False) -> list[DeviceCheck]:
     """Connect to each device (concurrently) and report what it has and what is missing."""
-    from edgekit.devices.ssh import connect
+    from edgekit.devices.fleet import DeviceFailure, run_on_devices
 
-    async def one(device: Device) -> DeviceCheck:
-        try:
-            async with connect(device, accept_new_host_key) as conn:
-                return await _check(conn, device)
-        except DeviceError as exc:
-            return DeviceCheck(device.name, device.address, False, None, (str(exc).removeprefix(f"device {device.name}: "),))
-
-    async def everything():
-        return await asyncio.gather(*(one(d) for d in devices))
-
-    return list(asyncio.run(everything()))
+    outcomes = run_on_devices(devices, lambda session: _check(session.conn, session.device), accept_new_host_key).outcomes
+    return [DeviceCheck(d.name, d.address, False, None, (o.message.removeprefix(f"device {d.name}: "),))
+            if isinstance(o, DeviceFailure) else o for d in devices for o in [outcomes[d.name]]]
 
 
 def build_wheel(dest: str | Path) -> Path:

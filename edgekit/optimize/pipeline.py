@@ -379,10 +379,13 @@ def _rank_and_publish(results: Results, out: Path) -> Results:
     measured = [d for d in results.devices if d.failure is None]
     devices = []
     for d in results.devices:
+        stem = f"best-{_file_part(d.name)}"
+        for suffix in {*(t.suffix for t in TARGETS.values()), ".recipe.yaml"}:  # an earlier run's, not this one's
+            (out / f"{stem}{suffix}").unlink(missing_ok=True)
         if d.failure is None:
             d = replace(d, ranking=rank(candidates(results, d.name), original, limits, baseline=d.latency.baseline_artifact))
             if len(results.devices) > 1 and d.ranking.recommended:
-                d = replace(d, best=_publish(results, d.ranking.recommended, out, f"best-{_file_part(d.name)}"))
+                d = replace(d, best=_publish(results, d.ranking.recommended, out, stem))
         devices.append(d)
     if measured:
         found = worst_case([candidates(results, d.name) for d in measured])
