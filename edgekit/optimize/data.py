@@ -16,7 +16,6 @@ Everything ends up as numpy arrays in a :class:`TrainData`, validated against th
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any

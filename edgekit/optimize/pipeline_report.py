@@ -232,29 +232,36 @@ def render(results: Results) -> str:
             "file", "gzip", "zstd", "delta from baseline", "MACs",
             "p50 latency (ms)", "IQR (ms)", "latency vs baseline [95% CI]", _energy_header(data), "meets constraints",
             "Pareto", "misses"]
-    body = []
+    cells, classes = [], []
     for r in data:
         v = r["verdict"]
-        cls = "best" if r["name"] == best else ("miss" if v and not v.get("meets") else "ok")
-        cells = [r["name"], _pct(r["top1"]), fmt(_delta(r, orig_top1), 3), _pct(r["agreement"]), _db(r["snr_db"]),
-                 fmt(r["f1"], 4), _robust(r), r["damaged"], human_bytes(r["file_bytes"]), human_bytes(r["gzip_bytes"]),
-                 human_bytes(r["zstd_bytes"]) if r["zstd_bytes"] is not None else "-",
-                 human_bytes(r["delta_bytes"]) if r["delta_bytes"] is not None else "-", fmt(r["macs"]),
-                 _ms(r["latency_ms"]), _ms(r["latency_iqr_ms"]), r["latency_vs"], fmt(r["energy_uj"], 4), fmt(v.get("meets")), fmt(v.get("pareto")), "; ".join(v.get("misses", [])) or "-"]
-        body.append(f'<tr class="{cls}">' + "".join(f"<td>{_esc(c)}</td>" for c in cells) + "</tr>")
-    energy_method = next((r["energy_method"] for r in data if r["energy_method"]), None)
+        classes.append("best" if r["name"] == best else ("miss" if v and not v.get("meets") else "ok"))
+        cells.append([r["name"], _pct(r["top1"]), fmt(_delta(r, orig_top1), 3), _pct(r["agreement"]), _db(r["snr_db"]),
+                      fmt(r["f1"], 4), _robust(r), r["damaged"], human_bytes(r["file_bytes"]), human_bytes(r["gzip_bytes"]),
+                      human_bytes(r["zstd_bytes"]) if r["zstd_bytes"] is not None else "-",
+                      human_bytes(r["delta_bytes"]) if r["delta_bytes"] is not None else "-", fmt(r["macs"]),
+                      _ms(r["latency_ms"]), _ms(r["latency_iqr_ms"]), r["latency_vs"], fmt(r["energy_uj"], 4),
+                      fmt(v.get("meets")), fmt(v.get("pareto")), "; ".join(v.get("misses", [])) or "-"])
+    head, cells = _without_empty_columns(head, cells)  # e.g. the speed columns, when each device has its own table
+    body = [f'<tr class="{cls}">' + "".join(f"<td>{_esc(c)}</td>" for c in row) + "</tr>" for cls, row in zip(classes, cells)]
     from edgekit.optimize.plots import class_f1_diff, hbars, robustness_curves, tradeoff
 
-    plots = [
-        tradeoff(data, "gzip_bytes", "Quality vs download size"),
-        tradeoff(data, "latency_ms", "Quality vs latency"),
-        hbars([(r["name"], {"energy": r["energy_uj"]}) for r in data if r["energy_uj"] is not None],
-              f"Energy per inference: {energy_method or 'not measured'}"
-              + (" (measured)" if energy_method == "measured" else " (estimate)" if energy_method else ""),
-              "µJ per inference"),
-        hbars([(r["name"], {k: float(b) for k, b in r["bytes_by_dtype"].items()}) for r in data],
-              "Weight bytes by dtype", "KB (1 KB = 1000 B)", scale=1000),
-    ]
+    primary = primary_device(results)
+    speed = ([(d.name, rows(results, d.name)) for d in results.devices if d.failure is None] if len(results.devices) > 1
+             else [(primary, data)])
+    plots = [tradeoff(data, "gzip_bytes", "Quality vs download size")]
+    for device, view in speed:
+        energy_method = next((r["energy_method"] for r in view if r["energy_method"]), None)
+        where = f" on device {device}" if len(speed) > 1 else ""
+        plots += [
+            tradeoff(view, "latency_ms", "Quality vs latency" + where, f"device {device}" if device else "this machine"),
+            hbars([(r["name"], {"energy": r["energy_uj"]}) for r in view if r["energy_uj"] is not None],
+                  f"Energy per inference{where}: {energy_method or 'not measured'}"
+                  + (" (measured)" if energy_method == "measured" else " (estimate)" if energy_method else ""),
+                  "µJ per inference"),
+        ]
+    plots.append(hbars([(r["name"], {k: float(b) for k, b in r["bytes_by_dtype"].items()}) for r in data],
+                       "Weight bytes by dtype", "KB (1 KB = 1000 B)", scale=1000))
     if results.original.robustness:
         plots.append(robustness_curves(data, results.original.robustness))
     if results.original.metrics.per_class is not None:
@@ -292,6 +299,12 @@ def render(results: Results) -> str:
                  "is the recommendation. "
                  "All figures are in results.json next to this page.</p></body></html>")
     return "\n".join(parts)
+
+
+def _without_empty_columns(head: list, body: list[list]) -> tuple[list, list[list]]:
+    """The table without the columns where no row has a figure ("-")."""
+    keep = [i for i in range(len(head)) if not body or any(row[i] != "-" for row in body)]
+    return [head[i] for i in keep], [[row[i] for i in keep] for row in body]
 
 
 DEVICE_HEAD = ["variant / format", "top-1", "agreement", "p50 latency (ms)", "IQR (ms)", "latency vs baseline [95% CI]",
@@ -370,9 +383,7 @@ def text_summary(results: Results) -> str:
         head.insert(at, "arena")
         for row, r in zip(body, data):
             row.insert(at, "-" if r["arena_bytes"] is None else human_bytes(r["arena_bytes"]))
-    empty = [i for i in range(len(head)) if body and all(row[i] == "-" for row in body)]  # e.g. speed: per device
-    lines = [table([h for i, h in enumerate(head) if i not in empty],
-                   [[c for i, c in enumerate(row) if i not in empty] for row in body])]
+    lines = [table(*_without_empty_columns(head, body))]  # e.g. the speed columns, when each device has its own
     if any(r["energy_method"] for r in data):
         lines.append(f"µJ/inf: {_energy_methods(data)} (results.json holds every method and its source)")
     lines.extend(f"note: {n}" for n in measurement_notes(results))

@@ -65,9 +65,10 @@ def _quality(rows: Sequence[dict]) -> tuple[str, str]:
     return "agreement", "top-1 agreement with the original (%), accuracy not measured"
 
 
-def tradeoff(rows: Sequence[dict], x: str, title: str) -> str:
+def tradeoff(rows: Sequence[dict], x: str, title: str, where: str = "this machine") -> str:
     """Quality (%) against gzip size (``x="gzip_bytes"``, KB, log scale) or median latency (``x="latency_ms"``,
-    with the IQR as horizontal error bars). Pareto points get a black edge; the recommended one a star."""
+    measured on ``where``, with the IQR as horizontal error bars). Pareto points get a black edge; the recommended
+    one a star."""
     with _rc():
         fig = _figure(HEIGHT_IN + 0.22 * ((len(rows) + 1) // 2))
         ax = fig.add_subplot()
@@ -99,7 +100,7 @@ def tradeoff(rows: Sequence[dict], x: str, title: str) -> str:
             ax.xaxis.set_minor_formatter(NullFormatter())
             ax.set_xlabel("download size: gzip (KB, 1 KB = 1000 B, log scale)")
         else:
-            ax.set_xlabel("median latency on this machine (ms); bars: interquartile range")
+            ax.set_xlabel(f"median latency on {where} (ms); bars: interquartile range")
         ax.set_ylabel(ylabel)
         ax.margins(x=0.08, y=0.12)
         ax.grid(True, which="major", alpha=0.3)
