@@ -102,6 +102,24 @@ def _invoke(*args):
     return CliRunner().invoke(cli, [str(a) for a in args])
 
 
+def _invoke_dropping(server: LoopbackSshd, *args, within: float = 30):
+    """The command line, while ``server``'s device drops off the network once its edgekit bench runs."""
+    def pull_the_plug():
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if python_running(server, "bench"):
+                server.kill()
+                return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=pull_the_plug)
+    killer.start()
+    try:
+        return _invoke(*args)
+    finally:
+        killer.join()
+
+
 def test_check_reports_the_device_venv_and_what_is_missing(lab):
     done = _invoke("devices", "check", "loopback", "nopython", "noedgekit", "--devices", lab["inventory"], "--json")
     assert done.exit_code == 1  # two devices are not ready
@@ -204,19 +222,8 @@ def test_a_device_that_drops_mid_run_keeps_the_others_and_a_rerun_resumes(lab, r
     args = ["bench", runtime_models.fp32, "--device", "loopback", "--device", "flaky", "--runs", "200",
             "--devices", inv, "-o", out, "--json"]
 
-    def pull_the_plug():
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:  # once flaky's edgekit bench runs, drop the device off the network
-            if python_running(flaky, "bench"):
-                flaky.kill()
-                return
-            time.sleep(0.05)
-
     try:
-        killer = threading.Thread(target=pull_the_plug)
-        killer.start()
-        first = _invoke(*args)
-        killer.join()
+        first = _invoke_dropping(flaky, *args)
         assert first.exit_code == 1
         assert first.stderr.startswith("error: device flaky: connection lost during the run"), first.stderr
         (kept,) = json.loads(out.read_text())
@@ -260,22 +267,11 @@ done
     args = ["optimize", digits_model_path, "--data", digits_data_path, "--recipe", recipes, "-o", out, "--device",
             "loopback", "--device", "flaky", "--device-accuracy", "--no-robustness", "--devices", inv, "--json"]
 
-    def pull_the_plug():
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:  # once flaky's edgekit bench runs, drop the device off the network
-            if python_running(flaky, "bench"):
-                flaky.kill()
-                return
-            time.sleep(0.05)
-
     from edgekit import results as results_json
     from edgekit.optimize.pipeline import candidates
 
     try:
-        killer = threading.Thread(target=pull_the_plug)
-        killer.start()
-        first = _invoke(*args, "--device", "liar")
-        killer.join()
+        first = _invoke_dropping(flaky, *args, "--device", "liar", within=300)
         assert first.exit_code == 1, first.stderr
         errors = first.stderr.splitlines()[-2:]
         assert errors[0].startswith("error: device flaky: connection lost during the run"), errors
