@@ -13,7 +13,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Collection, Sequence
+from typing import Any, Awaitable, Callable, Sequence
 
 from edgekit.devices.inventory import Device, DeviceRun
 from edgekit.errors import DeviceError, EdgekitError
@@ -146,8 +146,8 @@ def bench_on_devices(
                 reused[device.name] += [done[k] for k in keys]
             else:
                 plan[device.name].append(m)
-    runs = run_on_devices(devices, lambda session: session.bench(plan[session.device.name], settings),
-                          accept_new_host_key, concurrent, skip={d.name for d in devices if not plan[d.name]})
+    runs = run_on_devices([d for d in devices if plan[d.name]],
+                          lambda session: session.bench(plan[session.device.name], settings), accept_new_host_key, concurrent)
     position = {m.sha256: i for i, m in enumerate(local)}
     results, failures = [], []
     for device in devices:
@@ -170,10 +170,10 @@ class Runs:
 
 
 def run_on_devices(devices: Sequence[Device], work: Callable[[Session], Awaitable[Any]], accept_new_host_key: bool = False,
-                   concurrent: bool = True, skip: Collection[str] = ()) -> Runs:
-    """``work`` on each device (but those in ``skip``) over one SSH connection each, the devices concurrently; a
-    device that fails (unreachable, dropped, timed out, a failed remote edgekit) is a :class:`DeviceFailure` and
-    the others go on."""
+                   concurrent: bool = True) -> Runs:
+    """``work`` on each device over one SSH connection each, the devices concurrently; a device that fails
+    (unreachable, dropped, timed out, a failed remote edgekit: a :class:`DeviceError`) is a :class:`DeviceFailure`
+    and the others go on."""
     from edgekit.devices.ssh import connect
 
     timings: dict[str, float] = {}
@@ -188,16 +188,14 @@ def run_on_devices(devices: Sequence[Device], work: Callable[[Session], Awaitabl
         finally:
             timings[device.name] = time.perf_counter() - start
 
-    todo = [d for d in devices if d.name not in skip]
-
     async def everything():
         if concurrent:
-            return await asyncio.gather(*(one(d) for d in todo))
-        return [await one(d) for d in todo]
+            return await asyncio.gather(*(one(d) for d in devices))
+        return [await one(d) for d in devices]
 
     start = time.perf_counter()
-    outcomes = asyncio.run(everything()) if todo else []
-    return Runs({d.name: o for d, o in zip(todo, outcomes)}, time.perf_counter() - start, timings)
+    outcomes = asyncio.run(everything()) if devices else []
+    return Runs({d.name: o for d, o in zip(devices, outcomes)}, time.perf_counter() - start, timings)
 
 
 class Session:

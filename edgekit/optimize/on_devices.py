@@ -26,6 +26,7 @@ import numpy as np
 
 from edgekit._fs import scratch_dir, write_text_atomic
 from edgekit._json import from_json, to_json
+from edgekit.devices.fleet import LocalFile
 from edgekit.devices.inventory import Device, DeviceRun
 from edgekit.errors import DataError, DeviceError, EdgekitError
 from edgekit.measurement import OnDevice, from_interleaved
@@ -39,8 +40,8 @@ __all__ = ["measure_on_devices"]
 class _Artifact:
     name: str  # variant/format
     path: Path
-    file: Any  # edgekit.devices.fleet.LocalFile
-    inputs: Any = None  # LocalFile of its held-out inputs .npz (--device-accuracy)
+    file: LocalFile
+    inputs: LocalFile | None = None  # its held-out inputs .npz (--device-accuracy)
 
 
 def measure_on_devices(variants: list[Variant], out: Path, settings: Settings, prepared, progress: Progress,
@@ -48,7 +49,7 @@ def measure_on_devices(variants: list[Variant], out: Path, settings: Settings, p
     """Measure every done variant's artifacts on ``settings.devices``; returns the variants with their
     :class:`OnDevice` figures (also written to their result.json) and one :class:`DeviceResults` per device.
     ``previous``: the results.json of an earlier run in ``out``, whose finished devices are reused."""
-    from edgekit.devices.fleet import BenchSettings, DeviceFailure, LocalFile, run_on_devices
+    from edgekit.devices.fleet import BenchSettings, DeviceFailure, run_on_devices
 
     done = [(v, a) for v in variants if v.status == "done" for a in v.artifacts]
     if not done or not settings.bench_seconds:
@@ -97,7 +98,7 @@ def measure_on_devices(variants: list[Variant], out: Path, settings: Settings, p
 
         progress.line(f"devices: {len(unique)} artifacts on {', '.join(d.name for d in todo)}" if todo else
                       f"devices: every figure reused from the earlier run ({', '.join(d.name for d in settings.devices)})")
-        outcomes = run_on_devices(todo, work, settings.accept_new_host_key).outcomes if todo else {}
+        outcomes = run_on_devices(todo, work, settings.accept_new_host_key).outcomes
 
     results = []
     for d in settings.devices:
@@ -105,14 +106,16 @@ def measure_on_devices(variants: list[Variant], out: Path, settings: Settings, p
             results.append(reused[d.name])
             continue
         outcome = outcomes[d.name]
-        if isinstance(outcome, DeviceFailure):
-            progress.line(f"error: {outcome.message}")
+        if isinstance(outcome, DeviceFailure):  # the command line says so at the end: one line per device
             results.append(DeviceResults(d.name, failure=outcome.message))
             continue
-        benched, timed, scored = outcome
-        measurement, device_results = _merge(d, measurement, unique, by_sha, benched, timed, scored, settings)
+        try:
+            measurement, device_results = _merge(d, measurement, unique, by_sha, *outcome, settings)
+        except (EdgekitError, KeyError, TypeError, ValueError, AttributeError) as exc:  # a device may be hostile
+            message = f"device {d.name}: its results are not what edgekit bench writes ({type(exc).__name__}: {exc})"
+            device_results = DeviceResults(d.name, failure=message)
         results.append(device_results)
-    return _store(variants, measurement, out), tuple(results)
+    return _store(variants, measurement, out, [d.name for d in settings.devices]), tuple(results)
 
 
 def _accelerator(settings: Settings) -> str | None:
@@ -151,7 +154,6 @@ def _with_inputs(files: dict[str, _Artifact], prepared, scratch: Path) -> dict[s
     artifact's own names, in the order ``Model.predict`` takes a list). Artifacts with the same input names share
     one file, so the data is pushed once."""
     from edgekit import runtime
-    from edgekit.devices.fleet import LocalFile
 
     made: dict[tuple, Any] = {}
     out = {}
@@ -231,8 +233,9 @@ def _merge(device: Device, measurement: dict, unique: list, by_sha: dict, benche
                               latency=run, accuracy=settings.device_accuracy)
 
 
-def _store(variants: list[Variant], measurement: dict, out: Path) -> list[Variant]:
-    """The variants with their new measurements, each written back to its result.json (so a re-run reuses them)."""
+def _store(variants: list[Variant], measurement: dict, out: Path, devices: list[str]) -> list[Variant]:
+    """The variants with their new measurements, each written back to its result.json (with every device's figures,
+    so a re-run reuses them); returned with this run's devices only, in their order."""
     stored = []
     for v in variants:
         if v.status == "done":
@@ -240,5 +243,7 @@ def _store(variants: list[Variant], measurement: dict, out: Path) -> list[Varian
             if arts != v.artifacts:
                 v = replace(v, artifacts=arts)
                 write_text_atomic(out / "variants" / v.name / "result.json", json.dumps(to_json(v), indent=2))
+            v = replace(v, artifacts=tuple(replace(a, measurement=replace(a.measurement, devices=tuple(
+                on for name in devices for on in a.measurement.devices if on.device == name))) for a in v.artifacts))
         stored.append(v)
     return stored
