@@ -161,6 +161,17 @@ def test_bench_on_the_device_agrees_with_a_local_bench(lab, runtime_models, tmp_
     assert 0.5 < r["latency"]["p50"] / here["latency"]["p50"] < 2.0
 
 
+def test_interleaved_bench_on_the_device_names_the_local_files(lab, runtime_models):
+    done = _invoke("bench", runtime_models.fp32, runtime_models.int8, "--interleaved", "--device", "loopback",
+                   "--devices", lab["inventory"], "--json")
+    assert done.exit_code == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["baseline"] == str(runtime_models.fp32) and result["device"]["name"] == "loopback"
+    assert [s["name"] for s in result["spreads"]] == [str(runtime_models.fp32), str(runtime_models.int8)]
+    assert str(lab["root"]) not in result["method"]  # the device's paths are not what the user gave
+    assert result["spreads"][1]["verdict"] in ("faster", "tie", "slower") and result["spreads"][1]["ratio"] > 0
+
+
 def test_fleet_keeps_the_good_devices_and_says_why_each_other_failed(lab, runtime_models, tmp_path):
     start = time.monotonic()
     done = _invoke("bench", runtime_models.int8, "--device", "loopback", "--device", "nopython", "--device",
@@ -187,6 +198,19 @@ def test_energy_comes_from_the_devices_sensor_and_profile(lab, runtime_models):
     assert r["settings"]["energy_command"] == "echo 2.5" and r["settings"]["device_profile"] == "rpi4"
     assert energy["measured"]["value"] > 0 and "echo 2.5" in energy["measured"]["source"]
     assert energy["time×power"]["value"] > 0
+
+
+def test_optimize_refuses_devices_that_are_not_ready_before_any_work(lab, digits_model_path, tmp_path):
+    start = time.monotonic()
+    done = _invoke("optimize", digits_model_path, "-o", tmp_path / "out", "--device", "loopback", "--device",
+                   "nopython", "--device", "wrongkey", "--devices", lab["inventory"])
+    assert done.exit_code == 1 and not (tmp_path / "out").exists() and time.monotonic() - start < 30
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("error: device nopython: python /nonexistent/bin/python not found on the device") and (
+        " | device wrongkey: the host key of 127.0.0.1:" in line), line
+    assert "loopback" not in line
+    lonely = _invoke("optimize", digits_model_path, "--device-accuracy", "-o", tmp_path / "out")
+    assert lonely.exit_code == 2 and "--device-accuracy runs the held-out data on the devices" in lonely.stderr
 
 
 def test_accept_new_host_key_records_a_new_host_but_never_a_changed_one(lab):
