@@ -78,9 +78,9 @@ class Settings:
 
     def same_measurement(self, other: Settings | None) -> bool:
         """Would a variant measured under ``other`` be measured the same way under these settings? (The devices do
-        not matter: a device's figures are kept per device, and the ones missing are measured.)"""
+        not matter: a device's figures are kept per device, and the missing ones, or this machine's, are measured.)"""
         def key(s: Settings) -> tuple:
-            return (s.threads, s.device_profile, s.target, s.robustness, s.baseline, bool(s.devices))
+            return (s.threads, s.device_profile, s.target, s.robustness, s.baseline)
 
         return other is not None and key(self) == key(other)
 
@@ -103,6 +103,13 @@ class Variant:
     resolved_recipe: Recipe | None = None  # keep_float: auto made concrete by the search (the recipe file has it)
     mixed_precision: MixedSearch | None = None  # the keep-float search (its per-layer report: int8_sensitivity)
     int8_sensitivity: Sensitivity | None = None  # per Keras layer, for int8 variants
+
+    def on_devices(self, names: list[str]) -> Variant:
+        """This variant with the figures of the devices ``names`` only, in that order (its result.json keeps every
+        device an earlier run measured)."""
+        return replace(self, artifacts=tuple(replace(a, measurement=replace(a.measurement, devices=tuple(
+            on for name in names for on in a.measurement.devices if on.device == name)))
+            if a.measurement is not None else a for a in self.artifacts))
 
     def __post_init__(self):
         if self.status not in STATUSES:

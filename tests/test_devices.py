@@ -344,3 +344,11 @@ done
     assert list((workdir / "outputs").iterdir()) == []
     report = (out / "report.html").read_text()
     assert "On device loopback (" in report and "On device flaky (" in report and "Ship " in report
+    # the same OUTDIR without devices: nothing is built again; this machine benchmarks and ranks the artifacts
+    here = _invoke(*args[:args.index("--device")], "--no-robustness", "--json")
+    assert here.exit_code == 0, here.stderr
+    local = results_json.loads(here.stdout)
+    assert all(v.reused for v in local.variants) and local.devices == () and local.latency is not None
+    for v, a in local.measured():
+        assert a.measurement.devices == () and a.measurement.load_ms > 0 and a.measurement.latency_ms.p50 > 0
+    assert not list(out.glob("best-*"))  # the device run's per-device copies are not this run's recommendations

@@ -115,7 +115,7 @@ def measure_on_devices(variants: list[Variant], out: Path, settings: Settings, p
             message = f"device {d.name}: its results are not what edgekit bench writes ({type(exc).__name__}: {exc})"
             device_results = DeviceResults(d.name, failure=message)
         results.append(device_results)
-    return _store(variants, measurement, out, [d.name for d in settings.devices]), tuple(results)
+    return _store(variants, measurement, out), tuple(results)
 
 
 def _accelerator(settings: Settings) -> str | None:
@@ -233,9 +233,8 @@ def _merge(device: Device, measurement: dict, unique: list, by_sha: dict, benche
                               latency=run, accuracy=settings.device_accuracy)
 
 
-def _store(variants: list[Variant], measurement: dict, out: Path, devices: list[str]) -> list[Variant]:
-    """The variants with their new measurements, each written back to its result.json (with every device's figures,
-    so a re-run reuses them); returned with this run's devices only, in their order."""
+def _store(variants: list[Variant], measurement: dict, out: Path) -> list[Variant]:
+    """The variants with their new measurements, each written back to its result.json (so a re-run reuses them)."""
     stored = []
     for v in variants:
         if v.status == "done":
@@ -243,7 +242,5 @@ def _store(variants: list[Variant], measurement: dict, out: Path, devices: list[
             if arts != v.artifacts:
                 v = replace(v, artifacts=arts)
                 write_text_atomic(out / "variants" / v.name / "result.json", json.dumps(to_json(v), indent=2))
-            v = replace(v, artifacts=tuple(replace(a, measurement=replace(a.measurement, devices=tuple(
-                on for name in devices for on in a.measurement.devices if on.device == name))) for a in v.artifacts))
         stored.append(v)
     return stored

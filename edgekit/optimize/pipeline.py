@@ -158,9 +158,10 @@ def optimize(
         warnings += [f"device {d.name} was not measured ({d.failure}); a re-run with the same -o measures it"
                      for d in on_devices if d.failure]
     else:
-        if runner.name != "local":
-            variants, conditions = _bench_here(variants, out, settings)
+        variants, benched_on = _bench_here(variants, out, settings)
+        conditions = conditions or benched_on
         variants, latency = _interleave(variants, out, settings, progress)
+    variants = [v.on_devices([d.name for d in settings.devices]) for v in variants]  # not an earlier run's others
     if latency is not None and latency.busy:
         warnings.append(latency.busy)
     warnings += [f"device {d.name}: {d.latency.busy}" for d in on_devices if d.latency is not None and d.latency.busy]
@@ -272,12 +273,13 @@ def run_job_in(job: Job, context: Context, out: Path) -> Variant:
 
 
 def _bench_here(variants: list[Variant], out: Path, settings: Settings) -> tuple[list[Variant], Any]:
-    """MACs, memory and energy of the artifacts a cluster made, measured on this machine (never on a node)."""
+    """MACs, memory and energy of the artifacts not yet benchmarked on this machine: made by a cluster (never
+    measured on a node), or by an earlier run that measured them on devices."""
     from edgekit.optimize.engine import bench_figures
 
     conditions, done = None, []
     for v in variants:
-        if v.status == "done" and not v.reused and settings.bench_seconds:
+        if v.status == "done" and settings.bench_seconds and any(a.measurement.load_ms is None for a in v.artifacts):
             artifacts = []
             for a in v.artifacts:
                 figures, measured_on = bench_figures(out / a.path, settings, mcu=a.mcu is not None)
@@ -378,14 +380,15 @@ def _rank_and_publish(results: Results, out: Path) -> Results:
     original, limits = results.original.metrics.top1, results.settings.constraints
     measured = [d for d in results.devices if d.failure is None]
     devices = []
+    suffixes = (*{t.suffix for t in TARGETS.values()}, ".recipe.yaml")
+    for old in out.glob("best-*"):  # an earlier run's per-device recommendations are not this run's
+        if old.name.endswith(suffixes) and old.is_file():
+            old.unlink()
     for d in results.devices:
-        stem = f"best-{_file_part(d.name)}"
-        for suffix in {*(t.suffix for t in TARGETS.values()), ".recipe.yaml"}:  # an earlier run's, not this one's
-            (out / f"{stem}{suffix}").unlink(missing_ok=True)
         if d.failure is None:
             d = replace(d, ranking=rank(candidates(results, d.name), original, limits, baseline=d.latency.baseline_artifact))
             if len(results.devices) > 1 and d.ranking.recommended:
-                d = replace(d, best=_publish(results, d.ranking.recommended, out, stem))
+                d = replace(d, best=_publish(results, d.ranking.recommended, out, f"best-{_file_part(d.name)}"))
         devices.append(d)
     if measured:
         found = worst_case([candidates(results, d.name) for d in measured])
