@@ -456,7 +456,7 @@ def _bench_tflm(models, accelerator, runs, mcu_profiles, output, as_json, as_csv
 @click.option("--dry-run", is_flag=True, help="Print the variants that would run (sweeps expanded) as a recipe file, and exit.")
 @click.option("--executor", default="local", show_default=True, metavar="local|ray[:ADDRESS]",
               help="Where the variants run: here, or as Ray tasks on a local Ray (ray) or a cluster (ray:ADDRESS; "
-                   "pip install 'edgekit[cluster]'). Latency is always measured on this machine.")
+                   "pip install 'edgekit[cluster]'). Latency is measured on this machine (or the --device), never on a node.")
 @click.option("--target", type=click.Choice(list(ACCELERATORS)), default="cpu", show_default=True, help="The accelerator latency is measured on.")
 @click.option("--device-profile", help="Device whose active power turns latency into energy (see edgekit bench --list-profiles).")
 @click.option("--max-accuracy-drop", type=float, default=1.0, show_default=True, help="Top-1 points below the original a variant may lose (without labels: points of top-1 agreement with the original).")
@@ -469,7 +469,7 @@ def _bench_tflm(models, accelerator, runs, mcu_profiles, output, as_json, as_csv
                                                         "variant may lose against the original.")
 @click.option("--no-robustness", is_flag=True, help="Skip the robustness measurements (perturbations, FGSM/PGD), for speed.")
 @click.option("--max-size", hidden=True, help="Removed: ambiguous; use --max-file-size or --max-download.")
-@click.option("--max-latency", help="Slowest median latency on this machine, with its unit: 20ms, 0.5s, 800us.")
+@click.option("--max-latency", help="Slowest median latency on this machine (with --device: on each device), with its unit: 20ms, 0.5s, 800us.")
 @click.option("--max-ram", help="--target mcu: largest TFLite Micro tensor arena, e.g. 128KB.")
 @click.option("--max-flash", help="--target mcu: most flash the model may take, e.g. 512KB.")
 @click.option("--threads", type=int, default=1, show_default=True, help="Threads for the latency measurements.")

@@ -138,7 +138,8 @@ class Original:
 
 @dataclass(frozen=True)
 class Execution:
-    """Where the variants ran (``edgekit optimize --executor``); latency is always measured on this machine."""
+    """Where the variants ran (``edgekit optimize --executor``); latency is measured on this machine or the
+    --device, never on a node."""
 
     executor: str  # local or ray
     address: str | None = None  # the Ray cluster, or "local Ray started for this run"

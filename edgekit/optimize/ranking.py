@@ -46,7 +46,7 @@ class Constraints:
     max_accuracy_drop: float | None = 1.0  # points of top-1 below the original; without labels: of top-1 agreement
     max_file_bytes: int | None = None  # the artifact file: what it takes in flash or on disk
     max_download_bytes: int | None = None  # the gzipped artifact: what an app download or OTA update carries
-    max_latency_ms: float | None = None  # median latency measured on this machine
+    max_latency_ms: float | None = None  # median latency measured on this machine (with --device: on each device)
     max_ram: int | None = None  # bytes of TFLite Micro tensor arena (measured for the mcu target)
     max_flash: int | None = None  # bytes of flash the model takes (measured for the mcu target)
     max_robustness_drop: float | None = None  # points of accuracy under perturbations lost against the original
