@@ -313,6 +313,7 @@ done
     finally:
         flaky.kill()
     results = results_json.loads(again.stdout)
+    results_json.validate(json.loads((out / "results.json").read_text()))  # the shipped schema knows devices
     assert all(v.reused for v in results.variants)
     loopback, back = results.devices
     assert loopback.reused and loopback.latency == kept.devices[0].latency and not back.reused and back.failure is None
