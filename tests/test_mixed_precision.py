@@ -318,3 +318,19 @@ def test_on_a_deeper_cnn_most_conv_fc_ops_stay_int8(digits_data, tmp_path):
     assert sorted(result.keep_float) == ["conv1", "conv2"]
     assert (result.int8_compute_ops, result.compute_ops) == (3, 5)  # conv3, fc1, fc2 stay int8
     assert "conv1: output channel 3 spans" in result.summary()
+
+
+def test_a_clustered_model_checks_its_layer_map(digits_keras, digits_data):
+    """tfmot wraps and strips by rebuilding the model around the same layer objects, so a stripped model's layers
+    keep the calls of the models before it: each looked shared, and the map went unchecked ("not checked
+    (IndexError)"). It is checked on this model's own outputs. (A pruned variant: test_optimize_pipeline.py.)"""
+    from edgekit.convert.sensitivity import analyze_model
+    from edgekit.optimize import TrainData, cluster
+    from edgekit.recipe import Cluster, Train
+
+    d = digits_data
+    few = TrainData(d["x_train"][:128], d["y_train"][:128], d["x_val"][:64], d["y_val"][:64], source="digits")
+    stripped = cluster(digits_keras, Cluster(clusters=8), few, Train(epochs=1)).model
+    report = analyze_model(stripped, d["x_train"][:64], d["x_val"][:64], d["y_val"][:64], trials=False)
+    assert report.mapping["matched"] == report.mapping["checked"] == 7, report.mapping
+    assert report.mapping["summary"] == "7/7 layers reproduce their Keras output"

@@ -289,6 +289,7 @@ def map_ops_bytes(model: bytes, layer_names) -> list[OpLayer]:
 
 def check_mapping(quantizer: MixedQuantizer, keras_model: Any, x: Sequence[np.ndarray]) -> dict:
     """Compare each layer's last float op with the Keras layer's own output on the same inputs."""
+    keras_model = _own_layers(keras_model)
     top = {layer.name: layer for layer in keras_model.layers}
     pairs = []  # (layer, the Keras layer whose output its last op produces: relu1 for conv1+bn1+relu1 fused)
     for name, ops in quantizer.layers.items():
@@ -297,6 +298,8 @@ def check_mapping(quantizer: MixedQuantizer, keras_model: Any, x: Sequence[np.nd
         shown = next((f for f in producer.fused if f in top), name)
         if shown in top and len(getattr(top[shown], "_inbound_nodes", ())) <= 1:  # a shared layer has no one output
             pairs.append((name, shown))
+    if not pairs:
+        return {"summary": "not checked (no layer with a single output)", "checked": 0, "matched": 0, "mismatched": []}
     try:
         probe = _functional(keras_model, [top[shown].output for _, shown in pairs])
         with quiet_native():
@@ -318,6 +321,25 @@ def check_mapping(quantizer: MixedQuantizer, keras_model: Any, x: Sequence[np.nd
         summary += f"; {len(unnamed)} ops without a layer ({', '.join(unnamed)})"
     return {"summary": summary, "checked": len(names), "matched": len(names) - len(mismatched),
             "mismatched": mismatched, "unmapped_ops": unnamed}
+
+
+def _own_layers(model):
+    """``model``, or where one of its layers was also called in another model, a copy with the same weights whose
+    layers have only this model's calls. tfmot wraps and strips by rebuilding a model around the same layer objects,
+    so the layers of a pruned or clustered model keep the calls (nodes) of the models before it, ``layer.output`` is
+    the first of those models' tensor, and every such layer looks shared."""
+    from edgekit._tf import keras3, tf_keras
+    from edgekit.keras.loading import is_keras3_model
+
+    if all(len(getattr(layer, "_inbound_nodes", ())) <= 1 for layer in model.layers):
+        return model
+    keras = keras3() if is_keras3_model(model) else tf_keras()
+    try:
+        copy = keras.models.clone_model(model)
+        copy.set_weights(model.get_weights())
+    except Exception:  # a layer that cannot be rebuilt from its config: its shared-looking layers go unchecked
+        return model
+    return copy
 
 
 def _functional(model, outputs):
