@@ -103,7 +103,7 @@ class Measurement:
 
     metrics: Metrics  # accuracy (classifiers) or fidelity to the original model, run through edgekit.runtime
     weights: tuple[WeightStats, ...] = ()  # the weight tensors the artifact ships (.tflite), per tensor
-    params: int | None = None  # parameters counted in the artifact
+    params: int | None = None  # parameters counted in the artifact's graph (BatchNormalization folded: fewer)
     macs: int | None = None  # multiply-accumulates per inference
     bytes_by_dtype: dict[str, int] = field(default_factory=dict)
     latency_ms: Latency | None = None  # None: latency not measured

@@ -15,6 +15,7 @@ from edgekit.recipe import Cluster, Prune, Quantize, Recipe, Train
 
 pytestmark = pytest.mark.slow
 FAST = Train(epochs=1, batch_size=64)
+DIGITS_PARAMS = 151_690  # the digits sample's weights (Keras count_params)
 
 
 def shipped_artifact(results):
@@ -47,6 +48,7 @@ def test_pruning_reaches_sparsity_and_shrinks_gzip(pruned, digits_keras):
     assert shipped["fc1"].dtype == "int8" and shipped["fc1"].sparsity == pytest.approx(0.8, abs=0.01)
     assert shipped_artifact(result).gzip_bytes < result.original.artifact.gzip_bytes / 5  # int8 (4x) and 80 % zeros
     assert shipped_artifact(result).measurement.metrics.top1 >= result.original.metrics.top1 - 0.02
+    assert shipped_artifact(result).params == result.original.artifact.params == DIGITS_PARAMS  # zeros are parameters
     assert all(np.array_equal(a, b) for a, b in zip(before, digits_keras.get_weights()))  # caller's model untouched
 
 
@@ -85,6 +87,10 @@ def test_qat_works_despite_the_batchnorm_pattern_and_int8_stays_within_a_point(t
     assert shipped["quantize"] == "int8" and {w["dtype"] for w in shipped["measurement"]["weights"]} == {"int8"}
     assert shipped["measurement"]["metrics"]["top1"] >= original["measurement"]["metrics"]["top1"] - 0.01
     assert out.with_suffix(".tflite").stat().st_size < original["file_bytes"] / 3
+    # the parameters of the model, not of tfmot's quantizers (151,906 counted those); the .tflite graph holds fewer
+    # (BatchNormalization folded into the convolution), the same for both
+    assert result["model"]["params"] == original["params"] == shipped["params"] == DIGITS_PARAMS
+    assert shipped["measurement"]["params"] == original["measurement"]["params"] < DIGITS_PARAMS
 
 
 def test_prune_cluster_qat_keeps_sparsity_and_clusters_in_int8_weights(tmp_path, digits_keras, data):
@@ -98,6 +104,7 @@ def test_prune_cluster_qat_keeps_sparsity_and_clusters_in_int8_weights(tmp_path,
         assert shipped[name].sparsity >= 0.74  # zeros survived clustering and QAT (per-layer quantizers)
         assert shipped[name].unique_per_channel <= 16
     assert shipped_artifact(result).measurement.metrics.top1 >= result.original.metrics.top1 - 0.02
+    assert shipped_artifact(result).params == DIGITS_PARAMS
 
 
 def test_two_of_four_structured_sparsity(digits_keras, data):
@@ -113,6 +120,31 @@ def test_quantize_aware_lists_float_layers(digits_keras, data):
     result = quantize_aware(digits_keras, data, Train(epochs=1, batch_size=128))
     assert result.float_layers.keys() == {"bn2"} and result.needs_calibration
     assert all(l.quantized for l in result.layers)  # every kernel layer is fake-quantized
+
+
+def test_wrapped_models_count_the_weights_they_ship_not_the_wrappers(digits_keras, data):
+    """tfmot's wrappers hold quantizer ranges, masks, thresholds, centroids and step counters the converted model does
+    not ship: a QAT model, or one still wrapped for pruning or clustering, has the parameters of the model it wraps."""
+    from edgekit._tf import tf_keras, tfmot
+    from edgekit.keras import open_source
+
+    def copy():
+        clone = tf_keras().models.clone_model(digits_keras)
+        clone.set_weights(digits_keras.get_weights())
+        return clone
+
+    few = TrainData(data.x_train[:128], data.y_train[:128], data.x_val[:64], data.y_val[:64])
+    sparsity, clustering = tfmot().sparsity.keras, tfmot().clustering.keras
+    wrapped = {
+        "qat": quantize_aware(digits_keras, few, Train(epochs=1)).model,
+        "prune": sparsity.prune_low_magnitude(copy(), pruning_schedule=sparsity.ConstantSparsity(0.5, 0)),
+        "cluster": clustering.cluster_weights(copy(), number_of_clusters=8,
+                                              cluster_centroids_init=clustering.CentroidInitialization.LINEAR),
+    }
+    assert digits_keras.count_params() == open_source(digits_keras).params == DIGITS_PARAMS
+    for name, model in wrapped.items():
+        assert model.count_params() > DIGITS_PARAMS, name  # Keras counts the wrappers' variables too
+        assert open_source(model).params == DIGITS_PARAMS, name
 
 
 # ---- bad input ---------------------------------------------------------------------------------------------

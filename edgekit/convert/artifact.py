@@ -29,7 +29,7 @@ class Artifact:
     io_dtype: str
     file_bytes: int
     gzip_bytes: int
-    params: int  # parameters of the source model
+    params: int  # parameters of the source model (its layers' weights, not tfmot's wrapper variables)
     calibration: str  # what calibrated an integer model: data, synthetic, quantization-aware training or none
     parity: parity_mod.Parity
     notes: tuple[str, ...] = ()

@@ -13,6 +13,7 @@ from typing import Any, Protocol, Sequence
 import numpy as np
 
 from edgekit.errors import ConversionError, ModelLoadError
+from edgekit.keras.params import count_params
 from edgekit.keras.recurrent import recurrent_layers, static_batch_for_recurrent
 
 
@@ -42,7 +43,7 @@ class KerasSource:
             (_input_name(t), tuple(None if d is None else int(d) for d in t.shape)) for t in model.inputs
         ]
         self.output_names = list(model.output_names)
-        self.params = int(model.count_params())
+        self.params = count_params(model)  # its layers' weights, not tfmot's wrapper variables
         self.recurrent = recurrent_layers(model)
         self.tflite_batch, self.tflite_batch_note = static_batch_for_recurrent(self.recurrent)
 

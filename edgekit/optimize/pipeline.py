@@ -29,6 +29,7 @@ from edgekit._json import from_json, to_json
 from edgekit._log import logger
 from edgekit.data_range import range_mismatches
 from edgekit.errors import EdgekitError
+from edgekit.keras.params import count_params
 from edgekit.optimize.executors import Context, Job, executor
 from edgekit.optimize.progress import Progress
 from edgekit.optimize.ranking import Candidate, rank, worst_case
@@ -169,7 +170,7 @@ def optimize(
     results = Results(
         edgekit_version=__version__,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        model=ModelInfo(str(model), prepared.model.name, int(prepared.model.count_params()), prepared.loaded.to_dict()),
+        model=ModelInfo(str(model), prepared.model.name, count_params(prepared.model), prepared.loaded.to_dict()),
         settings=settings,
         evaluated_on=prepared.evaluated_on,
         original=original,

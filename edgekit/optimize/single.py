@@ -21,6 +21,7 @@ from typing import Any
 from edgekit._fs import sweep_stale_temps
 from edgekit.data import check_data_source
 from edgekit.errors import DataError, ModelLoadError
+from edgekit.keras.params import count_params
 from edgekit.optimize.progress import Progress
 from edgekit.recipe import Recipe
 from edgekit.results import ModelInfo, Original, Results, Settings
@@ -73,7 +74,7 @@ def optimize_model(
         edgekit_version=__version__,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         model=ModelInfo(str(model) if isinstance(model, (str, os.PathLike)) else prepared.name, prepared.model.name,
-                        int(prepared.model.count_params()), prepared.loaded.to_dict()),
+                        count_params(prepared.model), prepared.loaded.to_dict()),
         settings=settings,
         evaluated_on=prepared.evaluated_on,
         original=Original(original.measurement.metrics, original),
