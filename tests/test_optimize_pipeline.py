@@ -172,9 +172,13 @@ def test_single_class_labels_fall_back_to_fidelity_and_unmet_constraints_exit_4(
     recipe = tmp_path / "fp32.yaml"
     recipe.write_text("name: fp32\n")
     out = tmp_path / "out"
+    out.mkdir()
+    for stale in ("best.tflite", "best.recipe.yaml", "best-pi4.tflite"):  # an earlier run's recommendations
+        (out / stale).write_text("earlier")
     r = CliRunner().invoke(cli, ["optimize", str(digits_model_path), "--data", str(data), "--recipe", str(recipe),
                                  "--max-file-size", "1KB", "-o", str(out), "--json"])
     assert r.exit_code == 4, r.output
+    assert not list(out.glob("best*"))  # nothing is recommended now: no file says otherwise
     results = json.loads((out / "results.json").read_text())
     results_json.validate(results)
     assert results["ranking"]["outcome"] == "none-meets-constraints" and results["ranking"]["basis"] == "fidelity"

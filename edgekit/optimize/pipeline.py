@@ -382,8 +382,8 @@ def _rank_and_publish(results: Results, out: Path) -> Results:
     measured = [d for d in results.devices if d.failure is None]
     devices = []
     suffixes = (*{t.suffix for t in TARGETS.values()}, ".recipe.yaml")
-    for old in out.glob("best-*"):  # an earlier run's per-device recommendations are not this run's
-        if old.name.endswith(suffixes) and old.is_file():
+    for old in out.glob("best*"):  # an earlier run's recommendations are not this run's
+        if (old.name.startswith("best-") or old.name.startswith("best.")) and old.name.endswith(suffixes) and old.is_file():
             old.unlink()
     for d in results.devices:
         if d.failure is None:
