@@ -286,7 +286,7 @@ done
     devices["liar"] = lab["server"].device(tmp_path / "liar-work", python=str(liar))
     inv.write_text(yaml.safe_dump({"devices": devices}))
     recipes = tmp_path / "recipes.yaml"
-    recipes.write_text("variants:\n  - name: fp32\n  - name: int8\n    quantize: {mode: int8}\n")
+    recipes.write_text("variants:\n  - name: fp32\n  - name: dynamic\n    quantize: {mode: dynamic}\n")
     out = tmp_path / "out"
     args = ["optimize", digits_model_path, "--data", digits_data_path, "--recipe", recipes, "-o", out, "--device",
             "loopback", "--device", "flaky", "--device-accuracy", "--no-robustness", "--devices", inv, "--json"]
@@ -320,7 +320,7 @@ done
     assert results.settings.device_accuracy and back.accuracy and back.run.python == lab["python"]
     assert back.conditions.python_prefix == str(lab["venv"]) and "tensorflow" not in back.conditions.versions
     artifacts = {f"{v.name}/{a.format}": a for v, a in results.measured()}
-    assert set(artifacts) == {"fp32/tflite", "int8/tflite"}
+    assert set(artifacts) == {"fp32/tflite", "dynamic/tflite"}
     for name, a in artifacts.items():
         m = a.measurement
         assert [o.device for o in m.devices] == ["loopback", "flaky"] and m.latency_ms is None
