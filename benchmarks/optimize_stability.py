@@ -37,7 +37,7 @@ def spread_rows(results: dict) -> list[str]:
     rows = []
     for v in results["variants"]:
         for a in v.get("artifacts", []):
-            lat = a["latency_ms"]
+            lat = a["measurement"]["latency_ms"]
             ci = lat.get("ratio_ci95")
             vs = "baseline" if lat.get("verdict") == "baseline" else (
                 f"{lat['ratio']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}] {lat['verdict']}")

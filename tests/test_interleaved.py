@@ -42,6 +42,8 @@ def test_ratio_interval_is_seeded():
 
 def test_busy_machine_says_why():
     assert busy_machine(0.3, 2, 0.99) is None
+    assert busy_machine(1.9, 2, 1.0, own_threads=1) is None  # the load average counts the measurement itself
+    assert "2.10 on 2 cores, 1 of it this measurement" in busy_machine(2.1, 2, 1.0, own_threads=1)
     line = busy_machine(1.7, 2, 0.99)
     assert "1-min load average 1.70 on 2 cores" in line and "ties" in line
     assert "had the CPU 55% of the time" in busy_machine(0.1, 8, 0.55)

@@ -127,11 +127,14 @@ def verdict(ci: tuple[float, float], min_effect: float = MIN_EFFECT) -> str:
     return "tie"
 
 
-def busy_machine(load_average: float | None, cores: int | None, cpu_share: float | None = None) -> str | None:
-    """One line when the machine was busy (load average per core, or this process starved of CPU), else None."""
+def busy_machine(load_average: float | None, cores: int | None, cpu_share: float | None = None,
+                 own_threads: int = 0) -> str | None:
+    """One line when the machine was busy (the load average of the others per core, or this process starved of
+    CPU), else None. ``own_threads``: this process's timed threads, which the load average counts too."""
     reasons = []
-    if load_average is not None and cores and load_average > BUSY_LOAD_PER_CORE * cores:
-        reasons.append(f"1-min load average {load_average:.2f} on {cores} cores")
+    if load_average is not None and cores and load_average - own_threads > BUSY_LOAD_PER_CORE * cores:
+        reasons.append(f"1-min load average {load_average:.2f} on {cores} cores"
+                       + (f", {own_threads} of it this measurement" if own_threads else ""))
     if cpu_share is not None and cpu_share < BUSY_CPU_SHARE:
         reasons.append(f"the timed runs had the CPU {100 * cpu_share:.0f}% of the time")
     if not reasons:
@@ -235,7 +238,7 @@ def measure_interleaved(
     return Interleaved(
         baseline=baseline, spreads=tuple(spreads), rounds=rounds, round_time_s=round_time, threads=threads,
         min_effect=min_effect, load_average_before=load_before, load_average_after=load_after, cores=cores,
-        cpu_share=share, busy=busy_machine(worst_load, cores, share),
+        cpu_share=share, busy=busy_machine(worst_load, cores, share, own_threads=threads or 1),
         method=(f"interleaved: all models loaded and warmed up first, then {rounds} rounds of ≥ {round_time:g} s per "
                 f"model in rotating order; ratio = median of per-round median ratios to {baseline}, 95 % bootstrap "
                 f"interval over rounds; a tie unless the interval clears ±{100 * min_effect:g} %"),

@@ -205,19 +205,15 @@ class Session:
     def __init__(self, conn, device: Device):
         self.conn, self.device = conn, device
 
-    async def edgekit(self, command: str, models: Sequence[LocalFile], args: Sequence[str],
-                      extra: Sequence[LocalFile] = ()) -> tuple[Any, list[str], list[str], DeviceRun]:
-        """Push ``models`` (and ``extra`` files), run ``edgekit COMMAND REMOTE_MODELS... ARGS --json``; return its
-        JSON, the remote paths of the models and of ``extra``, and how the transfer and run went. ``args`` may name
-        the extra files' remote paths as ``{0}``, ``{1}``, ..."""
+    async def edgekit(self, command: str, models: Sequence[LocalFile], args: Sequence[str]) -> tuple[Any, list[str], DeviceRun]:
+        """Push ``models``, run ``edgekit COMMAND REMOTE_MODELS... ARGS --json``; return its JSON, the remote paths
+        of the models, and how the transfer and run went."""
         from edgekit.devices.ssh import edgekit_command, push, run
 
         device = self.device
         push_start = time.perf_counter()
-        remote, sent = await push(self.conn, device, [(m.path, m.remote_name) for m in (*models, *extra)])
+        remote, sent = await push(self.conn, device, [(m.path, m.remote_name) for m in models])
         push_s = time.perf_counter() - push_start
-        remote, remote_extra = remote[:len(models)], remote[len(models):]
-        args = [a.format(*remote_extra) for a in args]
         done = await run(self.conn, device, edgekit_command(device, command, *remote, *args, "--json"))
         if done.exit_status != 0:
             raise DeviceError(device.name, explain_failure(device, done.exit_status, done.stderr))
@@ -225,15 +221,15 @@ class Session:
             data = json.loads(done.stdout)
         except json.JSONDecodeError as exc:
             raise DeviceError(device.name, f"edgekit {command} on the device printed no JSON ({exc})") from None
-        return data, remote, remote_extra, DeviceRun(**device.describe(), pushed_bytes=sent, push_s=round(push_s, 4),
-                                                     run_s=round(done.seconds, 4))
+        return data, remote, DeviceRun(**device.describe(), pushed_bytes=sent, push_s=round(push_s, 4),
+                                       run_s=round(done.seconds, 4))
 
     async def bench(self, models: Sequence[LocalFile], settings: BenchSettings) -> list[dict[str, Any]]:
         """``edgekit bench`` of every model: its results, each with local paths and a ``device`` block."""
         from edgekit.device_bench.bench import check_results
 
         device = self.device
-        data, remote, _, how = await self.edgekit("bench", models, settings.arguments(device))
+        data, remote, how = await self.edgekit("bench", models, settings.arguments(device))
         try:
             items = check_results(data, "its edgekit bench output")
         except EdgekitError as exc:
@@ -258,7 +254,7 @@ class Session:
         args = ["--interleaved", "--accelerator", accelerator or device.accelerator or "cpu"]
         if threads is not None:
             args += ["--threads", str(threads)]
-        data, remote, _, how = await self.edgekit("bench", models, args)
+        data, remote, how = await self.edgekit("bench", models, args)
         names = {r: str(m.path) for r, m in zip(remote, models)}
         spreads = data.get("spreads") if isinstance(data, dict) else None
         if not isinstance(spreads, list) or sorted(str(s.get("name")) for s in spreads) != sorted(names):
@@ -273,15 +269,16 @@ class Session:
                       accelerator: str | None) -> list[str]:
         """``edgekit run`` of ``model`` on the ``inputs`` .npz, its outputs written there and copied to
         ``local_out`` (``arr_0``, ... in output order; at most ``max_bytes``); returns the output names."""
-        from edgekit.devices.ssh import pull
+        from edgekit.devices.ssh import pull, push
 
         device = self.device
+        (remote_inputs,), _ = await push(self.conn, device, [(inputs.path, inputs.remote_name)])
         remote_out = device.remote_path("outputs", f"{model.sha256[:16]}-{inputs.sha256[:16]}.npz")
-        args = ["-i", "{0}", "--save-outputs", remote_out, "--top-k", "0",
+        args = ["-i", remote_inputs, "--save-outputs", remote_out, "--top-k", "0",
                 "--accelerator", accelerator or device.accelerator or "cpu"]
         if threads is not None:
             args += ["--threads", str(threads)]
-        data, _, _, _ = await self.edgekit("run", [model], args, extra=[inputs])
+        data, _, _ = await self.edgekit("run", [model], args)
         outputs = data.get("outputs") if isinstance(data, dict) else None
         if not isinstance(outputs, list) or not all(isinstance(o, dict) and isinstance(o.get("name"), str) for o in outputs):
             raise DeviceError(device.name, "edgekit run on the device printed no outputs")

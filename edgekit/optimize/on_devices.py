@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -143,8 +143,7 @@ def _finished(device: Device, previous: Results | None, measurement: dict, setti
         on = m.on(device.name)
         if on is None or on.latency_ms is None or on.load_ms is None or (settings.device_accuracy and on.metrics is None):
             return None
-    names = {n for n in measurement}
-    if earlier.latency.baseline_artifact not in names:
+    if earlier.latency.baseline_artifact not in measurement:
         return None
     return replace(earlier, reused=True, ranking=None, best=None)
 
@@ -155,7 +154,7 @@ def _with_inputs(files: dict[str, _Artifact], prepared, scratch: Path) -> dict[s
     one file, so the data is pushed once."""
     from edgekit import runtime
 
-    made: dict[tuple, Any] = {}
+    made: dict[tuple, LocalFile] = {}
     out = {}
     for name, art in files.items():
         x = prepared.eval_x
@@ -172,11 +171,15 @@ def _with_inputs(files: dict[str, _Artifact], prepared, scratch: Path) -> dict[s
     return out
 
 
+def _reference_arrays(prepared) -> list:
+    """The original model's outputs on the held-out inputs, one array per output."""
+    ref = prepared.reference
+    return list(ref.values()) if isinstance(ref, dict) else list(ref) if isinstance(ref, (list, tuple)) else [ref]
+
+
 def _max_output_bytes(prepared) -> int:
     """What the outputs of one artifact on the held-out inputs can take (float32), with room: more is refused."""
-    ref = prepared.reference
-    arrays = ref.values() if isinstance(ref, dict) else ref if isinstance(ref, (list, tuple)) else [ref]
-    return 2 * sum(np.asarray(a).size * 4 for a in arrays) + (1 << 20)
+    return 2 * sum(np.asarray(a).size * 4 for a in _reference_arrays(prepared)) + (1 << 20)
 
 
 def _score(local: Path, output_names: list[str], prepared):
@@ -189,9 +192,7 @@ def _score(local: Path, output_names: list[str], prepared):
     ordered = [arrays[k] for k in sorted(arrays, key=lambda k: int(k.removeprefix("arr_")) if k[4:].isdigit() else -1)]
     if len(ordered) != len(output_names):
         raise DataError(f"it returned {len(ordered)} outputs for {len(output_names)} named ones")
-    ref = prepared.reference
-    expected = list(ref.values()) if isinstance(ref, dict) else list(ref) if isinstance(ref, (list, tuple)) else [ref]
-    shapes, wanted = [a.shape for a in ordered], [np.shape(a) for a in expected]
+    shapes, wanted = [a.shape for a in ordered], [np.shape(a) for a in _reference_arrays(prepared)]
     if shapes != wanted:
         raise DataError(f"it returned outputs of shapes {shapes}; the original's are {wanted}")
     outputs = ordered[0] if len(ordered) == 1 else dict(zip(output_names, ordered))
