@@ -73,4 +73,9 @@ class DeviceError(EdgekitError):
 
     def __init__(self, device: str, message: str):
         self.device = device
+        self.detail = message
         super().__init__(f"device {device}: {message}")
+
+
+class RemoteCommandError(DeviceError):
+    """The device ran edgekit's command and it failed (a model it cannot run, say): the device itself is fine."""

@@ -94,6 +94,7 @@ class OnDevice:
     accelerator: str | None = None  # what ran the timed runs there
     metrics: Metrics | None = None  # --device-accuracy: the held-out data run through the device's runtime
     transfer: DeviceRun | None = None  # the artifact's copy there (SHA-256, remote path) and what pushing it cost
+    failure: str | None = None  # why the device cannot run it (its runtime lacks an op or a backend): never shipped there
 
 
 @dataclass(frozen=True)

@@ -284,9 +284,22 @@ done
 """)
     liar.chmod(0o755)
     devices["liar"] = lab["server"].device(tmp_path / "liar-work", python=str(liar))
+    hidden = tmp_path / "no-ort" / "onnxruntime"  # a device whose runtime has LiteRT but no ONNX Runtime
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text("raise ImportError('No module named onnxruntime')\n")
+    no_ort = tmp_path / "no-ort-python"
+    no_ort.write_text(f"#!/bin/sh\nPYTHONPATH={shlex.quote(str(hidden.parent))} exec {shlex.quote(lab['python'])} \"$@\"\n")
+    no_ort.chmod(0o755)
+    devices["noort"] = lab["server"].device(tmp_path / "noort-work", python=str(no_ort))
     inv.write_text(yaml.safe_dump({"devices": devices}))
+    (check,) = json.loads(_invoke("devices", "check", "noort", "--devices", inv, "--json").stdout)
+    assert check["ready"] and check["info"]["unusable"] == {"onnxruntime": "onnxruntime is not installed; install it "
+                                                                           "with: pip install 'edgekit[runtime]'"}
+    assert check["notes"] == ["onnxruntime does not load (onnxruntime is not installed; install it with: pip install "
+                              "'edgekit[runtime]'): its .onnx artifacts cannot run there"]
     recipes = tmp_path / "recipes.yaml"
-    recipes.write_text("variants:\n  - name: fp32\n  - name: dynamic\n    quantize: {mode: dynamic}\n")
+    recipes.write_text("variants:\n  - name: fp32\n    formats: [tflite, onnx]\n  - name: dynamic\n"
+                       "    quantize: {mode: dynamic}\n")
     out = tmp_path / "out"
     args = ["optimize", digits_model_path, "--data", digits_data_path, "--recipe", recipes, "-o", out, "--device",
             "loopback", "--device", "flaky", "--device-accuracy", "--no-robustness", "--devices", inv, "--json"]
@@ -295,7 +308,7 @@ done
     from edgekit.optimize.pipeline import candidates
 
     try:
-        first = _invoke_dropping(flaky, *args, "--device", "liar", within=300)
+        first = _invoke_dropping(flaky, *args, "--device", "liar", "--device", "noort", within=300)
         assert first.exit_code == 1, first.stderr
         errors = first.stderr.splitlines()[-2:]
         assert errors[0].startswith("error: device flaky: connection lost during the run"), errors
@@ -303,7 +316,15 @@ done
                              "shapes [(3, 7)]; the original's are [(360, 10)]")
         kept = results_json.loads(first.stdout)
         assert [(d.name, d.failure is None) for d in kept.devices] == [("loopback", True), ("flaky", False),
-                                                                       ("liar", False)]
+                                                                       ("liar", False), ("noort", True)]
+        # the device that cannot run the .onnx measures the rest; the .onnx is ruled out there and for the fleet
+        onnx = kept.artifact("fp32/onnx")[1].measurement
+        assert onnx.on("noort").failure.startswith("onnxruntime is not installed") and onnx.on("loopback").failure is None
+        assert kept.artifact("dynamic/tflite")[1].measurement.on("noort").latency_ms.p50 > 0
+        noort = {v.name: v for v in kept.devices[3].ranking.verdicts}
+        assert not noort["fp32/onnx"].meets and noort["fp32/onnx"].misses[0].startswith(
+            "does not run on device noort: onnxruntime is not installed")
+        assert not {v.name: v for v in kept.ranking.verdicts}["fp32/onnx"].meets
         assert kept.ranking.recommended is not None and not (out / "best-flaky.tflite").exists()
         assert any(w.startswith("device flaky was not measured (device flaky: connection lost") for w in kept.warnings)
 
@@ -320,13 +341,13 @@ done
     assert results.settings.device_accuracy and back.accuracy and back.run.python == lab["python"]
     assert back.conditions.python_prefix == str(lab["venv"]) and "tensorflow" not in back.conditions.versions
     artifacts = {f"{v.name}/{a.format}": a for v, a in results.measured()}
-    assert set(artifacts) == {"fp32/tflite", "dynamic/tflite"}
+    assert set(artifacts) == {"fp32/tflite", "fp32/onnx", "dynamic/tflite"}
     for name, a in artifacts.items():
         m = a.measurement
         assert [o.device for o in m.devices] == ["loopback", "flaky"] and m.latency_ms is None
         for on in m.devices:
             assert on.latency_ms.p50 > 0 and on.load_ms > 0 and on.peak_rss_bytes > 0
-            assert on.transfer.remote_model.endswith(f"/models/{on.transfer.model_sha256}.tflite")
+            assert on.transfer.remote_model.endswith(f"/models/{on.transfer.model_sha256}{Path(a.path).suffix}")
             # the held-out data ran through the device's runtime: the same LiteRT on the same CPU scores the same
             assert on.metrics.top1 == m.metrics.top1 and on.metrics.agreement == m.metrics.agreement
     for d in results.devices:  # each device ranked on its own latencies
@@ -340,7 +361,7 @@ done
     # the device's workdir keeps the models by content, and no outputs or partial copies
     workdir = tmp_path / "flaky-work"
     assert sorted(p.name for p in (workdir / "models").iterdir()) == sorted(
-        {f"{o.transfer.model_sha256}.tflite" for a in artifacts.values() for o in a.measurement.devices
+        {f"{o.transfer.model_sha256}{Path(a.path).suffix}" for a in artifacts.values() for o in a.measurement.devices
          if o.device == "flaky"} | {p.name for p in (workdir / "models").glob("*.npz")})
     assert list((workdir / "outputs").iterdir()) == []
     report = (out / "report.html").read_text()

@@ -59,10 +59,18 @@ async def _check(conn, device: Device) -> DeviceCheck:
             raise ValueError("not a JSON object")
     except ValueError as exc:
         return DeviceCheck(device.name, device.address, False, None, (f"edgekit devices info printed no report ({exc})",))
+    from edgekit.devices.info import MODEL_RUNTIMES
+
     problems, notes = [], []
     missing = [str(m) for m in info.get("missing") or []]
-    if missing:
-        problems.append(f"missing on the device: {', '.join(missing)} (run: edgekit devices setup {device.name})")
+    unusable = info.get("unusable") or {}
+    working = [d for d in MODEL_RUNTIMES if d not in missing and d not in unusable]
+    if [m for m in missing if m not in MODEL_RUNTIMES] or not working:
+        problems.append(f"missing on the device: {', '.join(missing + list(unusable))} (run: edgekit devices setup "
+                        f"{device.name})")
+    else:  # one model runtime is enough to measure what it runs
+        notes += [f"{d} {'is not installed' if d in missing else f'does not load ({unusable[d]})'}: its "
+                  f"{MODEL_RUNTIMES[d][1]} artifacts cannot run there" for d in MODEL_RUNTIMES if d not in working]
     accel = device.accelerator
     if accel and accel != "cpu" and not any(accel in v for v in (info.get("accelerators") or {}).values()):
         problems.append(f"accelerator {accel!r} from the inventory is not available there; found: "

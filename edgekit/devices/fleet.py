@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Sequence
 
 from edgekit.devices.inventory import Device, DeviceRun
-from edgekit.errors import DeviceError, EdgekitError
+from edgekit.errors import DeviceError, EdgekitError, RemoteCommandError
 
 __all__ = ["BenchSettings", "DeviceFailure", "FleetResult", "LocalFile", "Session", "bench_on_devices", "explain_failure",
            "interleave_on_device", "local_models", "run_on_devices"]
@@ -216,7 +216,7 @@ class Session:
         push_s = time.perf_counter() - push_start
         done = await run(self.conn, device, edgekit_command(device, command, *remote, *args, "--json"))
         if done.exit_status != 0:
-            raise DeviceError(device.name, explain_failure(device, done.exit_status, done.stderr))
+            raise RemoteCommandError(device.name, explain_failure(device, done.exit_status, done.stderr))
         try:
             data = json.loads(done.stdout)
         except json.JSONDecodeError as exc:

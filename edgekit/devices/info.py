@@ -8,10 +8,13 @@ from typing import Any
 
 from edgekit._versions import package_versions
 
-__all__ = ["RUNTIME_PACKAGES", "device_info"]
+__all__ = ["MODEL_RUNTIMES", "RUNTIME_PACKAGES", "device_info"]
 
 # What `pip install edgekit[runtime]` brings, by distribution name (setup.cfg: install_requires + runtime).
 RUNTIME_PACKAGES = ("numpy", "click", "PyYAML", "ai-edge-litert", "onnxruntime")
+# The model runtimes among them: distribution -> (the runtime kind edgekit.runtime knows, the artifacts it runs). A
+# device needs one; without the other, its artifacts cannot run there (and say so), the rest can.
+MODEL_RUNTIMES = {"ai-edge-litert": ("tflite", ".tflite"), "onnxruntime": ("onnx", ".onnx")}
 
 
 def device_info() -> dict[str, Any]:
@@ -21,12 +24,16 @@ def device_info() -> dict[str, Any]:
 
     versions = package_versions((*RUNTIME_PACKAGES, "tensorflow", "tflite-runtime"))
     cond, now = machine_conditions(), snapshot()
-    accelerators = {}
-    for kind, dist in (("tflite", "ai-edge-litert"), ("onnx", "onnxruntime")):
+    accelerators, unusable = {}, {}
+    for dist, (kind, _) in MODEL_RUNTIMES.items():
         if dist in versions:
+            from edgekit.errors import EdgekitError
             from edgekit.runtime import available_accelerators
 
-            accelerators[kind] = list(available_accelerators(kind))
+            try:
+                accelerators[kind] = list(available_accelerators(kind))
+            except EdgekitError as exc:  # installed, but it does not load here (a wheel for another CPU, a library)
+                unusable[dist] = str(exc)
     return {
         "python": platform.python_version(),
         "executable": sys.executable,
@@ -34,6 +41,7 @@ def device_info() -> dict[str, Any]:
         "edgekit": edgekit.__version__,
         "packages": versions,
         "missing": [d for d in RUNTIME_PACKAGES if d not in versions],
+        "unusable": unusable,
         "machine": cond.machine,
         "system": cond.system,
         "cpu": cond.cpu_model,

@@ -28,7 +28,7 @@ from edgekit._fs import scratch_dir, write_text_atomic
 from edgekit._json import from_json, to_json
 from edgekit.devices.fleet import LocalFile
 from edgekit.devices.inventory import Device, DeviceRun
-from edgekit.errors import DataError, DeviceError, EdgekitError
+from edgekit.errors import DataError, DeviceError, EdgekitError, RemoteCommandError
 from edgekit.measurement import OnDevice, from_interleaved
 from edgekit.optimize.progress import Progress
 from edgekit.results import DeviceResults, Results, Settings, Variant
@@ -80,11 +80,14 @@ def measure_on_devices(variants: list[Variant], out: Path, settings: Settings, p
             progress.line(f"device {d.name}: {len(unique)} artifacts: "
                           + ", ".join(["bench" if missing else "bench reused", "interleaved latency"]
                                       + (["accuracy"] if settings.device_accuracy else [])))
-            benched = await session.bench(missing, bench) if missing else []
-            timed = await session.interleave(unique, settings.threads, bench.accelerator)
+            benched, broken = await _bench_each_if_needed(session, missing, bench)
+            runnable = [f for f in unique if f.sha256 not in broken]
+            if not runnable:
+                raise DeviceError(d.name, f"it can run none of the artifacts ({next(iter(broken.values()))})")
+            timed = await session.interleave(runnable, settings.threads, bench.accelerator)
             scored = {}
             if settings.device_accuracy:
-                for f in unique:
+                for f in runnable:
                     first = files[by_sha[f.sha256][0]]
                     if any(_needs_accuracy(measurement, n, d.name) for n in by_sha[f.sha256]):
                         local = scratch / f"{d.name}-{f.sha256[:16]}.npz"
@@ -94,7 +97,7 @@ def measure_on_devices(variants: list[Variant], out: Path, settings: Settings, p
                             scored[f.sha256] = _score(local, output_names, prepared)
                         except EdgekitError as exc:
                             raise DeviceError(d.name, f"the outputs of {first.name} cannot be scored: {exc}") from None
-            return benched, timed, scored
+            return benched, broken, timed, scored
 
         progress.line(f"devices: {len(unique)} artifacts on {', '.join(d.name for d in todo)}" if todo else
                       f"devices: every figure reused from the earlier run ({', '.join(d.name for d in settings.devices)})")
@@ -116,6 +119,29 @@ def measure_on_devices(variants: list[Variant], out: Path, settings: Settings, p
             device_results = DeviceResults(d.name, failure=message)
         results.append(device_results)
     return _store(variants, measurement, out), tuple(results)
+
+
+async def _bench_each_if_needed(session, files: list[LocalFile], settings) -> tuple[list[dict], dict[str, str]]:
+    """The device's ``edgekit bench`` of ``files`` in one command; when that fails, one command per file, to measure
+    the ones it can run and say why it cannot run the others (SHA-256 -> the device's error line)."""
+    if not files:
+        return [], {}
+    try:
+        return await session.bench(files, settings), {}
+    except RemoteCommandError as exc:
+        if len(files) == 1:
+            return [], {files[0].sha256: _why(exc)}
+    benched, broken = [], {}
+    for f in files:
+        try:
+            benched += await session.bench([f], settings)
+        except RemoteCommandError as exc:
+            broken[f.sha256] = _why(exc)
+    return benched, broken
+
+
+def _why(exc: RemoteCommandError) -> str:
+    return exc.detail.removeprefix("edgekit failed on the device: ")
 
 
 def _accelerator(settings: Settings) -> str | None:
@@ -202,8 +228,8 @@ def _score(local: Path, output_names: list[str], prepared):
         raise DataError(str(exc)) from None
 
 
-def _merge(device: Device, measurement: dict, unique: list, by_sha: dict, benched: list[dict], timed: dict,
-           scored: dict, settings: Settings) -> tuple[dict, DeviceResults]:
+def _merge(device: Device, measurement: dict, unique: list, by_sha: dict, benched: list[dict], broken: dict,
+           timed: dict, scored: dict, settings: Settings) -> tuple[dict, DeviceResults]:
     """Each artifact's :class:`OnDevice` for ``device`` (new figures over the earlier ones), and its results."""
     from edgekit.device_bench.conditions import Conditions
     from edgekit.device_bench.energy import EnergyEstimate
@@ -217,12 +243,15 @@ def _merge(device: Device, measurement: dict, unique: list, by_sha: dict, benche
         r = bench.get(sha)
         for name in group:
             m = measurement[name]
-            on = m.on(device.name) or OnDevice(device.name)
+            if sha in broken:
+                on = OnDevice(device.name, failure=broken[sha])
+            else:  # measured now, or earlier; an earlier failure is over
+                on = replace(m.on(device.name) or OnDevice(device.name), failure=None)
             if r is not None:
                 on = replace(on, load_ms=r.get("load_ms"), peak_rss_bytes=(r.get("memory") or {}).get("peak_rss_bytes"),
                              energy=from_json(tuple[EnergyEstimate, ...], r.get("energy") or [], "device energy"),
                              accelerator=r.get("accelerator"), transfer=from_json(DeviceRun, r["device"], "device"))
-            on = replace(on, latency_ms=latency[sha], metrics=scored.get(sha, on.metrics))
+            on = replace(on, latency_ms=latency.get(sha), metrics=scored.get(sha, on.metrics))
             new[name] = replace(m, devices=(*(o for o in m.devices if o.device != device.name), on))
     method = run.method
     for path, sha in sha_of.items():

@@ -366,7 +366,8 @@ def candidates(results: Results, device: str | None = None) -> list[Candidate]:
                              latency.p50 if latency else None, latency.verdict if latency else None, metrics.snr_db,
                              arena_bytes=a.mcu.arena.bytes if a.mcu is not None else None,
                              flash_bytes=a.mcu.flash_bytes if a.mcu is not None else None,
-                             delta_bytes=m.download.delta if m.download else None, robustness_drop=m.robustness_drop))
+                             delta_bytes=m.download.delta if m.download else None, robustness_drop=m.robustness_drop,
+                             failure=f"does not run on device {device}: {on.failure}" if on and on.failure else None))
     return out
 
 

@@ -75,6 +75,7 @@ class Candidate:
     flash_bytes: int | None = None  # model bytes in flash (mcu artifacts)
     delta_bytes: int | None = None  # the update from --baseline (smaller of bsdiff and zstd): what ships instead of gzip
     robustness_drop: float | None = None  # mean accuracy under perturbations lost against the original (0..1)
+    failure: str | None = None  # why it cannot run where it is ranked (a device's runtime refused it)
 
     @property
     def download_bytes(self) -> int:
@@ -105,7 +106,7 @@ class Ranking:
 
 
 def _misses(c: Candidate, original_accuracy: float | None, limits: Constraints) -> list[str]:
-    out = []
+    out = [c.failure] if c.failure else []
     if limits.max_accuracy_drop is not None:
         if original_accuracy is not None and c.accuracy is not None:
             drop = 100 * (original_accuracy - c.accuracy)
@@ -176,7 +177,8 @@ def worst_case(per_device: Sequence[Sequence[Candidate]]) -> list[Candidate]:
         verdicts = [c.latency_verdict for c in group]
         out.append(replace(group[0], accuracy=lowest("accuracy"), agreement=lowest("agreement"), snr_db=lowest("snr_db"),
                            latency_ms=None if None in latencies else max(latencies),
-                           latency_verdict=None if None in verdicts else min(verdicts, key=_WORST_FIRST.index)))
+                           latency_verdict=None if None in verdicts else min(verdicts, key=_WORST_FIRST.index),
+                           failure="; ".join(c.failure for c in group if c.failure) or None))
     return out
 
 
