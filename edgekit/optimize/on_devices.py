@@ -165,10 +165,10 @@ def _finished(device: Device, previous: Results | None, measurement: dict, setti
     earlier = next((d for d in previous.devices if d.name == device.name and d.failure is None), None)
     if earlier is None or earlier.latency is None or (settings.device_accuracy and not earlier.accuracy):
         return None
-    for name, m in measurement.items():
-        on = m.on(device.name)
-        if on is None or on.latency_ms is None or on.load_ms is None or (settings.device_accuracy and on.metrics is None):
-            return None
+    names = list(measurement)
+    if (_needs_bench(measurement, names, device.name) or any(measurement[n].on(device.name).latency_ms is None for n in names)
+            or (settings.device_accuracy and any(_needs_accuracy(measurement, n, device.name) for n in names))):
+        return None
     if earlier.latency.baseline_artifact not in measurement:
         return None
     return replace(earlier, reused=True, ranking=None, best=None)

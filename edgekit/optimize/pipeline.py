@@ -386,19 +386,20 @@ def _rank_and_publish(results: Results, out: Path) -> Results:
     for old in out.glob("best*"):  # an earlier run's recommendations are not this run's
         if (old.name.startswith("best-") or old.name.startswith("best.")) and old.name.endswith(suffixes) and old.is_file():
             old.unlink()
+    found = {d.name: candidates(results, d.name) for d in measured}
     for d in results.devices:
         if d.failure is None:
-            d = replace(d, ranking=rank(candidates(results, d.name), original, limits, baseline=d.latency.baseline_artifact))
+            d = replace(d, ranking=rank(found[d.name], original, limits, baseline=d.latency.baseline_artifact))
             if len(results.devices) > 1 and d.ranking.recommended:
                 d = replace(d, best=_publish(results, d.ranking.recommended, out, f"best-{_file_part(d.name)}"))
         devices.append(d)
     if measured:
-        found = worst_case([candidates(results, d.name) for d in measured])
+        fleet = worst_case(list(found.values()))
         baseline = measured[0].latency.baseline_artifact
     else:
-        found = candidates(results, results.devices[0].name) if results.devices else candidates(results)
-        baseline = results.latency.baseline_artifact if results.latency else next((c.name for c in found if c.name.startswith("fp32/")), None)
-    ranking = rank(found, original, limits, baseline=baseline)
+        fleet = candidates(results, results.devices[0].name) if results.devices else candidates(results)
+        baseline = results.latency.baseline_artifact if results.latency else next((c.name for c in fleet if c.name.startswith("fp32/")), None)
+    ranking = rank(fleet, original, limits, baseline=baseline)
     if len(measured) > 1 and ranking.recommended:
         ranking = replace(ranking, reason=f"on each of the {len(measured)} devices ({', '.join(d.name for d in measured)}, "
                                           f"their worst figures): {ranking.reason}")
