@@ -23,7 +23,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from mcu_models import ds_cnn, kws_data  # noqa: E402
+from mcu_models import ds_cnn, kws_data, tflm_invokes  # noqa: E402
 
 
 def resnet8():
@@ -54,19 +54,6 @@ def mobilenet_vww():
     k = tf_keras()
     k.utils.set_random_seed(0)
     return k.applications.MobileNet(input_shape=(96, 96, 3), alpha=0.25, weights=None, classes=2)
-
-
-def _runs(path: Path, arena: int) -> bool:
-    from tflite_micro.python.tflite_micro import runtime
-
-    try:
-        interpreter = runtime.Interpreter.from_file(str(path), arena_size=arena)
-        d = interpreter.get_input_details(0)
-        interpreter.set_input(np.zeros(d["shape"], d["dtype"]), 0)
-        interpreter.invoke()
-        return True
-    except RuntimeError:
-        return False
 
 
 def main() -> None:
@@ -100,8 +87,8 @@ def main() -> None:
             est = {e.profile: e for e in bench.estimates}
             arena = m.arena.bytes
             rows.append([
-                label, f"{m.flash_bytes:,}", f"{arena:,}", "yes" if _runs(path, arena) else "NO",
-                "fails" if not _runs(path, int(arena * 0.75)) else "RUNS", ", ".join(o.removeprefix("Add") for o in m.ops),
+                label, f"{m.flash_bytes:,}", f"{arena:,}", "yes" if tflm_invokes(path, arena) else "NO",
+                "fails" if not tflm_invokes(path, int(arena * 0.75)) else "RUNS", ", ".join(o.removeprefix("Add") for o in m.ops),
                 f"{m.tflm_parity.max_lsb} ({m.tflm_parity.samples})", f"{m.tflm_vs_xnnpack.max_lsb}",
                 f"{bench.macs / 1e6:.2f} M", f"{bench.host_latency_ms.p50:.2f}",
                 f"{est['nucleo-l4r5zi'].ms_at_least:.1f}", f"{est['cortex-m55-400mhz'].ms_at_least:.2f}", f"{seconds:.0f}",

@@ -1,9 +1,12 @@
 """Keras models for the microcontroller target, built in code (no downloads): a DS-CNN keyword-spotting network in
 the shape of the MLPerf Tiny reference (mlcommons/tiny, benchmark/training/keyword_spotting/keras_model.py: 49x10
 MFCC input, a 10x4 stride-2 conv, four depthwise-separable blocks, average pooling, 12 classes) and a model with an
-op TFLite Micro lacks. ``filters=64`` is the reference size; tests use fewer to stay fast."""
+op TFLite Micro lacks. ``filters=64`` is the reference size; tests use fewer to stay fast. Also the independent
+check of a reported arena (:func:`tflm_invokes`), shared by the tests and benchmarks/mcu.py."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 
@@ -51,3 +54,17 @@ def gelu_model():
     k.utils.set_random_seed(0)
     return k.Sequential([k.Input((16,), name="features"), k.layers.Dense(8, activation="gelu", name="dense_gelu"),
                          k.layers.Dense(4, name="scores")], name="gelu_net")
+
+
+def tflm_invokes(path: Path, arena: int) -> bool:
+    """Allocate and invoke once in TFLite Micro (directly, not through edgekit) with exactly ``arena`` bytes."""
+    from tflite_micro.python.tflite_micro import runtime
+
+    try:
+        interpreter = runtime.Interpreter.from_file(str(path), arena_size=arena)
+        d = interpreter.get_input_details(0)
+        interpreter.set_input(np.zeros(d["shape"], d["dtype"]), 0)
+        interpreter.invoke()
+        return True
+    except RuntimeError:
+        return False

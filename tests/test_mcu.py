@@ -17,22 +17,10 @@ from click.testing import CliRunner
 from edgekit.cli import cli
 
 sys.path.insert(0, str(Path(__file__).parent))
-from mcu_models import ds_cnn, gelu_model, kws_data  # noqa: E402
+from mcu_models import ds_cnn, gelu_model, kws_data, tflm_invokes  # noqa: E402
 
 tflm_runtime = pytest.importorskip("tflite_micro.python.tflite_micro.runtime", reason="tflite-micro (edgekit[mcu]) is cp311 x86-64 only")
 CXX = shutil.which("c++") or shutil.which("g++")
-
-
-def _tflm_invokes(path: Path, arena: int) -> bool:
-    """Allocate and invoke once in TFLite Micro with exactly ``arena`` bytes."""
-    try:
-        interpreter = tflm_runtime.Interpreter.from_file(str(path), arena_size=arena)
-        d = interpreter.get_input_details(0)
-        interpreter.set_input(np.zeros(d["shape"], d["dtype"]), 0)
-        interpreter.invoke()
-        return True
-    except RuntimeError:
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -81,9 +69,9 @@ def test_reported_arena_runs_and_three_quarters_does_not(digits_mcu, kws_mcu):
     kws_folder, artifact, _ = kws_mcu
     for path, arena in ((digits_folder / "digits.tflite", out["mcu"]["arena"]["bytes"]),
                         (kws_folder / "kws.tflite", artifact.mcu.arena.bytes)):
-        assert _tflm_invokes(path, arena)
-        assert not _tflm_invokes(path, int(arena * 0.75))
-        assert not _tflm_invokes(path, arena - 16)  # the search's step: nothing smaller works
+        assert tflm_invokes(path, arena)
+        assert not tflm_invokes(path, int(arena * 0.75))
+        assert not tflm_invokes(path, arena - 16)  # the search's step: nothing smaller works
 
 
 @pytest.mark.slow
