@@ -17,6 +17,7 @@ import shutil
 import signal
 import socket
 import stat
+import subprocess
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
@@ -166,6 +167,19 @@ def sweep_stale_temps(folder: str | os.PathLike, depth: int = 0) -> list[Path]:
         elif depth > 0 and entry.is_dir(follow_symlinks=False) and not entry.name.startswith("."):
             removed += sweep_stale_temps(entry.path, depth - 1)
     return removed
+
+
+def stop_child(proc, timeout: float) -> None:
+    """End a long-lived helper process that reads requests on stdin: close its stdin (it exits at end of input),
+    kill it if it has not after ``timeout`` seconds, and reap it."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.stdin.close()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 _terminated = False  # set by the SIGTERM handler below, never reset: the process is on its way out

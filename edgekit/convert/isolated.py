@@ -24,6 +24,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from edgekit._fs import stop_child
 from edgekit.errors import ConversionError
 
 
@@ -78,13 +79,7 @@ class _Worker:
         return None, code if code is not None else -1, said[-1][:300] if said else ""
 
     def close(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.stdin.close()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_child(self.proc, timeout=10)
         self.proc = None
 
 

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 
+from edgekit._fs import stop_child
 from edgekit.errors import ModelLoadError
 
 _CHILD = r"""
@@ -99,12 +100,7 @@ class _Worker:
         return code if code is not None else -1
 
     def close(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.stdin.close()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        stop_child(self.proc, timeout=5)
         self.proc = None
 
 
