@@ -15,7 +15,7 @@ from edgekit.cli import cli
 from edgekit.errors import EdgekitError
 from edgekit.optimize.executors import check_executor
 from edgekit.optimize.pipeline import Settings, optimize
-from edgekit.recipe import Prune, Quantize, Recipe, Train
+from edgekit.recipe import Quantize, Recipe
 
 ray = pytest.importorskip("ray")
 

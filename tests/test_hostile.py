@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from edgekit import limits
-from edgekit._fs import atomic_path, check_input_path, sweep_stale_temps
+from edgekit._fs import check_input_path, sweep_stale_temps
 from edgekit.data import model_inputs, read_arrays
 from edgekit.errors import DataError, ModelLoadError, RecipeError
 from edgekit.recipe import Recipe, load_recipes

@@ -6,7 +6,7 @@ conv2's matching input weights scaled down: the float function is unchanged, pla
 import numpy as np
 import pytest
 
-from edgekit.convert.layer_map import keras_layers, layer_path, map_ops, select
+from edgekit.convert.layer_map import keras_layers, layer_path, select
 
 SCALE, CHANNEL = 1000.0, 5
 

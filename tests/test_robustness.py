@@ -96,7 +96,6 @@ def test_an_artifact_is_judged_on_the_same_perturbed_inputs(tmp_path, digits_ker
     from edgekit import runtime
     from edgekit.convert import to_tflite
 
-    y = digits_data["y_val"]
     original = measure_robustness(lambda a: digits_keras.predict(a, verbose=0), digits_sets)
     artifact = to_tflite(digits_keras, tmp_path / "i8.tflite", quantize="int8", calibration=digits_data_path)
     with runtime.load(artifact.path) as model:
