@@ -236,6 +236,26 @@ def test_a_timeout_is_one_line_and_stops_the_remote_bench(lab, runtime_models):
     assert not python_running(lab["server"], "bench")
 
 
+def test_sigterm_during_a_device_run_is_one_line_and_stops_the_remote_bench(lab, runtime_models):
+    import signal
+    import subprocess
+
+    run = subprocess.Popen([sys.executable, "-m", "edgekit", "bench", str(runtime_models.fp32), "--device", "loopback",
+                            "--min-time", "60", "--devices", str(lab["inventory"])], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, env=os.environ | {"PYTHONPATH": str(Path(__file__).parents[1])})
+    deadline = time.monotonic() + 30
+    while not python_running(lab["server"], "bench") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    run.send_signal(signal.SIGTERM)
+    _, stderr = run.communicate(timeout=30)
+    assert run.returncode == 143  # no asyncio traceback for the interrupted connection, only the one line
+    assert stderr.splitlines() == ["error: terminated (SIGTERM); nothing half-written and no temporary file was left"]
+    deadline = time.monotonic() + 10
+    while python_running(lab["server"], "bench") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not python_running(lab["server"], "bench")
+
+
 def test_a_device_that_drops_mid_run_keeps_the_others_and_a_rerun_resumes(lab, runtime_models, tmp_path):
     flaky = LoopbackSshd(tmp_path / "flaky", user_key=lab["server"].user_key).start()
     inv = tmp_path / "devices.yaml"

@@ -174,7 +174,7 @@ def run_on_devices(devices: Sequence[Device], work: Callable[[Session], Awaitabl
     """``work`` on each device over one SSH connection each, the devices concurrently; a device that fails
     (unreachable, dropped, timed out, a failed remote edgekit: a :class:`DeviceError`) is a :class:`DeviceFailure`
     and the others go on."""
-    from edgekit.devices.ssh import connect
+    from edgekit.devices.ssh import connect, gathered
 
     timings: dict[str, float] = {}
 
@@ -190,7 +190,7 @@ def run_on_devices(devices: Sequence[Device], work: Callable[[Session], Awaitabl
 
     async def everything():
         if concurrent:
-            return await asyncio.gather(*(one(d) for d in devices))
+            return await gathered(*(one(d) for d in devices))
         return [await one(d) for d in devices]
 
     start = time.perf_counter()

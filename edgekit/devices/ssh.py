@@ -17,7 +17,7 @@ from typing import AsyncIterator, Sequence
 from edgekit.devices.inventory import Device
 from edgekit.errors import DependencyError, DeviceError
 
-__all__ = ["RemoteRun", "connect", "edgekit_command", "pull", "push", "run"]
+__all__ = ["RemoteRun", "connect", "edgekit_command", "gathered", "pull", "push", "run"]
 
 CONNECT_TIMEOUT_S = 15.0
 MAX_OUTPUT_BYTES = 16 * 1024 * 1024  # a device may be hostile: results bigger than this are refused
@@ -97,6 +97,14 @@ def _reason(exc: BaseException) -> str:
     return text.splitlines()[0]
 
 
+def gathered(*aws):
+    """``asyncio.gather(*aws)`` whose outcome is always retrieved: when an interruption (Ctrl-C, SIGTERM) leaves the
+    event loop before it is awaited, asyncio would otherwise log its CancelledError with a traceback at shutdown."""
+    future = asyncio.gather(*aws)
+    future.add_done_callback(lambda f: f.cancelled() or f.exception())
+    return future
+
+
 def edgekit_command(device: Device, *args: str) -> str:
     """The one kind of command edgekit runs on a device: its own entry point, every argument quoted."""
     return shlex.join([device.remote_python, "-m", "edgekit", *map(str, args)])
@@ -132,7 +140,7 @@ async def run(conn, device: Device, command: str, timeout: float | None = None) 
     try:
         proc = await conn.create_process(command, encoding="utf-8", errors="replace")
         try:
-            out, err = await asyncio.wait_for(asyncio.gather(read(proc.stdout), read(proc.stderr)), limit)
+            out, err = await asyncio.wait_for(gathered(read(proc.stdout), read(proc.stderr)), limit)
             await asyncio.wait_for(proc.wait_closed(), 10)
         except BaseException:
             # stop the remote command too: sshd forwards the signal to it (a non-tty session would otherwise run on)
